@@ -1,0 +1,3 @@
+module github.com/binproto/binproto
+
+go 1.26
