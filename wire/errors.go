@@ -1,0 +1,54 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Callers branch on them with errors.Is; the errors returned
+// by this package wrap them with detail.
+var (
+	// ErrFormat reports a struct format string binproto does not accept.
+	ErrFormat = errors.New("binproto: invalid format")
+	// ErrRange reports a value that does not fit its number format.
+	ErrRange = errors.New("binproto: value out of range")
+	// ErrTruncated reports input that ends before a complete value or frame.
+	ErrTruncated = errors.New("binproto: truncated input")
+	// ErrTooLarge reports a payload whose length exceeds the maximum payload size.
+	ErrTooLarge = errors.New("binproto: payload too large")
+	// ErrChecksum reports a frame whose checksum trailer does not match.
+	ErrChecksum = errors.New("binproto: checksum mismatch")
+	// ErrUnknownType reports a message type with no structure in the configuration.
+	ErrUnknownType = errors.New("binproto: unknown message type")
+	// ErrTrailingBytes reports bytes left over after a complete frame or payload.
+	ErrTrailingBytes = errors.New("binproto: trailing bytes")
+	// ErrLength reports an inner length prefix that runs past its frame.
+	ErrLength = errors.New("binproto: length runs past the frame")
+)
+
+// UnknownTypeError is returned when a frame carries a message type that the
+// framing does not know. It wraps ErrUnknownType.
+type UnknownTypeError struct {
+	Type uint64 // the message type read from the header
+}
+
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("binproto: unknown message type %d", e.Type)
+}
+
+// Unwrap returns ErrUnknownType.
+func (e *UnknownTypeError) Unwrap() error { return ErrUnknownType }
+
+// TooLargeError is returned when a declared or encoded payload length exceeds
+// the maximum payload size. It wraps ErrTooLarge.
+type TooLargeError struct {
+	Length uint64 // the declared or encoded length
+	Max    int    // the configured maximum
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("binproto: payload of %d bytes exceeds the maximum of %d", e.Length, e.Max)
+}
+
+// Unwrap returns ErrTooLarge.
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }

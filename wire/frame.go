@@ -1,0 +1,260 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// DefaultMaxPayload is the maximum payload size used when a Framing leaves
+// MaxPayload at zero: 1 MiB, as in the Python package.
+const DefaultMaxPayload = 1 << 20
+
+// LengthSize is the size of the total_len field of variable-length frames:
+// always 4 bytes big-endian, whatever the header format.
+const LengthSize = 4
+
+// Shape says how the payload of one message type is delimited.
+type Shape struct {
+	// Variable is true for structures with a variable-length field: their
+	// frames carry a 4-byte big-endian payload length after the header.
+	Variable bool
+	// Size is the payload size of a fixed-length structure (ignored when
+	// Variable is true).
+	Size int
+}
+
+// Shapes maps message types to their shapes. Small type values are looked up
+// in a slice, others in a map. Build it with NewShapes; it is read-only after.
+type Shapes struct {
+	dense  []shapeSlot
+	sparse map[uint64]Shape
+}
+
+type shapeSlot struct {
+	Shape
+	ok bool
+}
+
+const maxDenseType = 4096
+
+// NewShapes builds a lookup table from m.
+func NewShapes(m map[uint64]Shape) *Shapes {
+	s := &Shapes{}
+	for t, sh := range m {
+		if t < maxDenseType {
+			if int(t) >= len(s.dense) {
+				s.dense = append(s.dense, make([]shapeSlot, int(t)+1-len(s.dense))...)
+			}
+			s.dense[t] = shapeSlot{sh, true}
+			continue
+		}
+		if s.sparse == nil {
+			s.sparse = make(map[uint64]Shape)
+		}
+		s.sparse[t] = sh
+	}
+	return s
+}
+
+// Lookup returns the shape of type t and whether t is known.
+func (s *Shapes) Lookup(t uint64) (Shape, bool) {
+	if t < uint64(len(s.dense)) {
+		slot := s.dense[t]
+		return slot.Shape, slot.ok
+	}
+	sh, ok := s.sparse[t]
+	return sh, ok
+}
+
+// Frame is one parsed frame. Payload aliases the buffer it was parsed from.
+type Frame struct {
+	Type    uint64 // the message type from the header
+	Payload []byte // the payload, without length prefix or checksum
+}
+
+// Framing is the frame layout of one configuration:
+//
+//	| type (Header) | total_len (u32 BE, variable shapes only) | payload | checksum (optional) |
+//
+// The NotFound type is framed as the header alone, never with a checksum.
+// A Framing must not be modified once in use; it is safe for concurrent use.
+type Framing struct {
+	Header     Format   // message-type header format, e.g. ">H"; integer codes only
+	Checksum   Checksum // trailer; nil disables checksums
+	MaxPayload int      // largest payload accepted or produced; 0 means DefaultMaxPayload
+	NotFound   uint64   // the not-found type value (header only)
+	Shapes     *Shapes  // the known message types
+}
+
+func (f *Framing) maxPayload() int {
+	if f.MaxPayload <= 0 {
+		return DefaultMaxPayload
+	}
+	return f.MaxPayload
+}
+
+func (f *Framing) checksumSize() int {
+	if f.Checksum == nil {
+		return 0
+	}
+	return f.Checksum.Size()
+}
+
+// Overhead returns the number of bytes a frame of the given shape adds to
+// its payload.
+func (f *Framing) Overhead(variable bool) int {
+	n := f.Header.Size() + f.checksumSize()
+	if variable {
+		n += LengthSize
+	}
+	return n
+}
+
+// BeginFrame appends the header for type typ and, for a variable shape, a
+// placeholder length that FinishFrame fills in. The caller appends the
+// payload after it and then calls FinishFrame with len(dst) as it was before
+// BeginFrame. The type must fit the header format.
+func (f *Framing) BeginFrame(dst []byte, typ uint64, variable bool) ([]byte, error) {
+	if err := f.Header.CheckUint(typ); err != nil {
+		return dst, fmt.Errorf("message type: %w", err)
+	}
+	n := len(dst)
+	hs := f.Header.Size()
+	if variable {
+		dst = append(dst, make([]byte, hs+LengthSize)...)
+	} else {
+		dst = append(dst, make([]byte, hs)...)
+	}
+	f.Header.PutBits(dst[n:], typ)
+	return dst, nil
+}
+
+// FinishFrame completes the frame that starts at buf[start:]: it checks the
+// payload size, fills in the length of a variable shape and appends the
+// checksum. On error buf is returned truncated to start.
+func (f *Framing) FinishFrame(buf []byte, start int, variable bool) ([]byte, error) {
+	payloadAt := start + f.Header.Size()
+	if variable {
+		payloadAt += LengthSize
+	}
+	n := len(buf) - payloadAt
+	if n > f.maxPayload() {
+		return buf[:start], &TooLargeError{Length: uint64(n), Max: f.maxPayload()}
+	}
+	if variable {
+		binary.BigEndian.PutUint32(buf[payloadAt-LengthSize:], uint32(n))
+	}
+	if f.Checksum != nil {
+		buf = f.Checksum.Append(buf, buf[start:])
+	}
+	return buf, nil
+}
+
+// AppendFrame appends a whole frame carrying payload for type typ, looking
+// up its shape. A fixed shape requires len(payload) == Shape.Size.
+func (f *Framing) AppendFrame(dst []byte, typ uint64, payload []byte) ([]byte, error) {
+	sh, ok := f.Shapes.Lookup(typ)
+	if !ok {
+		return dst, &UnknownTypeError{Type: typ}
+	}
+	if !sh.Variable && len(payload) != sh.Size {
+		return dst, fmt.Errorf("%w: type %d has a fixed payload of %d bytes, got %d", ErrLength, typ, sh.Size, len(payload))
+	}
+	start := len(dst)
+	dst, err := f.BeginFrame(dst, typ, sh.Variable)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, payload...)
+	return f.FinishFrame(dst, start, sh.Variable)
+}
+
+// AppendNotFound appends the not-found frame: the header alone.
+func (f *Framing) AppendNotFound(dst []byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, f.Header.Size())...)
+	f.Header.PutBits(dst[n:], f.NotFound)
+	return dst
+}
+
+// frameSize inspects the start of buf and returns the length of the frame it
+// begins with and where its payload starts. n == 0 with a nil error means
+// that more bytes are needed to tell; need is then how many are needed at
+// least.
+func (f *Framing) frameSize(buf []byte) (typ uint64, payloadAt, n, need int, err error) {
+	hs := f.Header.Size()
+	if len(buf) < hs {
+		return 0, 0, 0, hs, nil
+	}
+	typ = f.Header.Bits(buf)
+	if typ == f.NotFound {
+		return typ, hs, hs, 0, nil
+	}
+	sh, ok := f.Shapes.Lookup(typ)
+	if !ok {
+		return typ, 0, 0, 0, &UnknownTypeError{Type: typ}
+	}
+	size := sh.Size
+	payloadAt = hs
+	if sh.Variable {
+		payloadAt += LengthSize
+		if len(buf) < payloadAt {
+			return typ, 0, 0, payloadAt, nil
+		}
+		declared := binary.BigEndian.Uint32(buf[hs:])
+		if uint64(declared) > uint64(f.maxPayload()) {
+			return typ, 0, 0, 0, &TooLargeError{Length: uint64(declared), Max: f.maxPayload()}
+		}
+		size = int(declared)
+	}
+	return typ, payloadAt, payloadAt + size + f.checksumSize(), 0, nil
+}
+
+// ParseFrame parses the frame at the start of buf. It returns the rest of
+// buf after the frame and ok == true; or ok == false with a nil error when
+// buf holds only part of a frame; or a non-nil error when the frame is
+// malformed (unknown type, declared length over the maximum, checksum
+// mismatch), after which the stream cannot be resynchronised.
+// The frame's payload aliases buf.
+func (f *Framing) ParseFrame(buf []byte) (rest []byte, fr Frame, ok bool, err error) {
+	typ, payloadAt, n, _, err := f.frameSize(buf)
+	if err != nil || n == 0 || len(buf) < n {
+		return buf, Frame{}, false, err
+	}
+	if typ == f.NotFound {
+		return buf[n:], Frame{Type: typ}, true, nil
+	}
+	end := n - f.checksumSize()
+	if err := f.verify(buf[:end], buf[end:n]); err != nil {
+		return buf, Frame{}, false, err
+	}
+	return buf[n:], Frame{Type: typ, Payload: buf[payloadAt:end:end]}, true, nil
+}
+
+// ParseExact parses buf as exactly one frame (a UDP datagram, say). Missing
+// bytes are ErrTruncated and extra bytes ErrTrailingBytes.
+func (f *Framing) ParseExact(buf []byte) (Frame, error) {
+	rest, fr, ok, err := f.ParseFrame(buf)
+	switch {
+	case err != nil:
+		return Frame{}, err
+	case !ok:
+		return Frame{}, fmt.Errorf("%w: %d bytes do not make a whole frame", ErrTruncated, len(buf))
+	case len(rest) != 0:
+		return Frame{}, fmt.Errorf("%w: %d bytes after the frame", ErrTrailingBytes, len(rest))
+	}
+	return fr, nil
+}
+
+func (f *Framing) verify(frame, sum []byte) error {
+	if f.Checksum == nil {
+		return nil
+	}
+	var scratch [16]byte
+	want := f.Checksum.Append(scratch[:0], frame)
+	if !bytes.Equal(want, sum) {
+		return fmt.Errorf("%w: got %x, computed %x", ErrChecksum, sum, want)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// DefaultReadBufferSize is the FrameReader buffer size used when none is given.
+const DefaultReadBufferSize = 4096
+
+// FrameReader reads frames from a stream. It owns its buffer: the Frame
+// returned by ReadFrame, payload included, is valid only until the next call
+// to ReadFrame. The declared length of a variable frame is checked against
+// the maximum payload size before the buffer grows or anything more is read,
+// and a buffer grown for a large frame is released once that frame has been
+// consumed, so an idle reader holds only its initial buffer.
+//
+// A FrameReader is not safe for concurrent use: one goroutine owns it.
+type FrameReader struct {
+	r       io.Reader
+	framing *Framing
+	buf     []byte // buf[start:end] holds unread bytes
+	start   int
+	end     int
+	initial int
+	err     error // sticky read error
+
+	// BeforeRead, if set, is called before every Read on the underlying
+	// reader. partial reports whether part of the next frame is already
+	// buffered, so a caller can arm an idle deadline while waiting for a new
+	// frame and a whole-frame deadline once a frame has begun.
+	BeforeRead func(partial bool)
+}
+
+// NewFrameReader returns a reader of frames laid out by f, with a buffer of
+// bufSize bytes (DefaultReadBufferSize if bufSize <= 0).
+func NewFrameReader(r io.Reader, f *Framing, bufSize int) *FrameReader {
+	if bufSize <= 0 {
+		bufSize = DefaultReadBufferSize
+	}
+	return &FrameReader{r: r, framing: f, initial: bufSize}
+}
+
+// Buffered returns the number of bytes read from the stream but not yet
+// returned as frames.
+func (fr *FrameReader) Buffered() int { return fr.end - fr.start }
+
+// ReadFrame returns the next frame. At a clean end of stream (no partial
+// frame buffered) it returns io.EOF; a stream that ends inside a frame
+// returns io.ErrUnexpectedEOF. Malformed frames return the errors of
+// Framing.ParseFrame; after any error the reader is unusable.
+func (fr *FrameReader) ReadFrame() (Frame, error) {
+	if fr.err != nil {
+		return Frame{}, fr.err
+	}
+	fr.release()
+	for {
+		typ, payloadAt, n, need, err := fr.framing.frameSize(fr.buf[fr.start:fr.end])
+		if err != nil {
+			fr.err = err
+			return Frame{}, err
+		}
+		if n != 0 {
+			need = n
+		}
+		if n != 0 && fr.Buffered() >= n {
+			return fr.take(typ, payloadAt, n)
+		}
+		if err := fr.fill(need); err != nil {
+			fr.err = err
+			return Frame{}, err
+		}
+	}
+}
+
+func (fr *FrameReader) take(typ uint64, payloadAt, n int) (Frame, error) {
+	b := fr.buf[fr.start : fr.start+n]
+	fr.start += n
+	if typ == fr.framing.NotFound {
+		return Frame{Type: typ}, nil
+	}
+	end := n - fr.framing.checksumSize()
+	if err := fr.framing.verify(b[:end], b[end:]); err != nil {
+		fr.err = err
+		return Frame{}, err
+	}
+	return Frame{Type: typ, Payload: b[payloadAt:end:end]}, nil
+}
+
+// release drops a buffer grown for a large frame once it has been consumed,
+// and moves a small remainder to the front.
+func (fr *FrameReader) release() {
+	if fr.start == fr.end {
+		fr.start, fr.end = 0, 0
+		if cap(fr.buf) > fr.initial {
+			fr.buf = nil
+		}
+	}
+}
+
+// fill reads until at least need bytes are buffered.
+func (fr *FrameReader) fill(need int) error {
+	if fr.start+need > len(fr.buf) {
+		size := max(need, fr.initial)
+		if size > len(fr.buf) || fr.buf == nil {
+			nb := make([]byte, size)
+			fr.end = copy(nb, fr.buf[fr.start:fr.end])
+			fr.buf = nb
+		} else {
+			fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
+		}
+		fr.start = 0
+	}
+	for fr.Buffered() < need {
+		if fr.BeforeRead != nil {
+			fr.BeforeRead(fr.Buffered() > 0)
+		}
+		m, err := fr.r.Read(fr.buf[fr.end:])
+		fr.end += m
+		if err == nil {
+			continue
+		}
+		if fr.Buffered() >= need {
+			return nil
+		}
+		if errors.Is(err, io.EOF) {
+			if fr.Buffered() == 0 {
+				return io.EOF
+			}
+			return fmt.Errorf("%w: stream ended inside a frame (%d of %d bytes)", io.ErrUnexpectedEOF, fr.Buffered(), need)
+		}
+		return err
+	}
+	return nil
+}
