@@ -217,9 +217,13 @@ func (f Format) grow(dst []byte) ([]byte, []byte) {
 }
 
 // CheckInt reports an ErrRange error if v does not fit the format. Floats
-// accept any integer; '?' accepts any integer (non-zero is true).
+// accept any integer that does not round past their largest finite value;
+// '?' accepts any integer (non-zero is true).
 func (f Format) CheckInt(v int64) error {
 	switch f.class {
+	case ClassFloat:
+		_, err := f.FloatBits(float64(v))
+		return err
 	case ClassInt:
 		if v < f.MinInt() || v > int64(f.MaxUint()) {
 			return f.rangeErr(v)
@@ -234,6 +238,10 @@ func (f Format) CheckInt(v int64) error {
 
 // CheckUint reports an ErrRange error if v does not fit the format.
 func (f Format) CheckUint(v uint64) error {
+	if f.class == ClassFloat {
+		_, err := f.FloatBits(float64(v))
+		return err
+	}
 	if (f.class == ClassInt || f.class == ClassUint) && v > f.MaxUint() {
 		return f.rangeErr(v)
 	}
@@ -291,7 +299,7 @@ func (f Format) FloatBits(v float64) (uint64, error) {
 		return f.IntBits(int64(v)), nil
 	}
 	if v < 0 {
-		if v < -(1<<63) {
+		if v < -(1 << 63) {
 			return 0, f.rangeErr(v)
 		}
 		if err := f.CheckInt(int64(v)); err != nil {
@@ -431,7 +439,7 @@ func halfToFloat64(h uint16) float64 {
 		if m == 0 {
 			return math.Inf(int(sign))
 		}
-		return math.NaN()
+		return math.Copysign(math.NaN(), sign)
 	}
 	return sign * math.Ldexp(1+m/1024, e-15)
 }

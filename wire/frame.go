@@ -71,6 +71,7 @@ func (s *Shapes) Lookup(t uint64) (Shape, bool) {
 type Frame struct {
 	Type    uint64 // the message type from the header
 	Payload []byte // the payload, without length prefix or checksum
+	Len     int    // the whole frame's length in bytes, header to checksum
 }
 
 // Framing is the frame layout of one configuration:
@@ -223,13 +224,13 @@ func (f *Framing) ParseFrame(buf []byte) (rest []byte, fr Frame, ok bool, err er
 		return buf, Frame{}, false, err
 	}
 	if typ == f.NotFound {
-		return buf[n:], Frame{Type: typ}, true, nil
+		return buf[n:], Frame{Type: typ, Len: n}, true, nil
 	}
 	end := n - f.checksumSize()
 	if err := f.verify(buf[:end], buf[end:n]); err != nil {
 		return buf, Frame{}, false, err
 	}
-	return buf[n:], Frame{Type: typ, Payload: buf[payloadAt:end:end]}, true, nil
+	return buf[n:], Frame{Type: typ, Payload: buf[payloadAt:end:end], Len: n}, true, nil
 }
 
 // ParseExact parses buf as exactly one frame (a UDP datagram, say). Missing

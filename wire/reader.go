@@ -78,14 +78,14 @@ func (fr *FrameReader) take(typ uint64, payloadAt, n int) (Frame, error) {
 	b := fr.buf[fr.start : fr.start+n]
 	fr.start += n
 	if typ == fr.framing.NotFound {
-		return Frame{Type: typ}, nil
+		return Frame{Type: typ, Len: n}, nil
 	}
 	end := n - fr.framing.checksumSize()
 	if err := fr.framing.verify(b[:end], b[end:]); err != nil {
 		fr.err = err
 		return Frame{}, err
 	}
-	return Frame{Type: typ, Payload: b[payloadAt:end:end]}, nil
+	return Frame{Type: typ, Payload: b[payloadAt:end:end], Len: n}, nil
 }
 
 // release drops a buffer grown for a large frame once it has been consumed,

@@ -1,0 +1,429 @@
+package binproto
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/binproto/binproto/wire"
+)
+
+// ClientOptions configures Dial and NewClient. The zero value is valid.
+type ClientOptions struct {
+	// TLSConfig, when set, makes Dial speak TLS (TCP only). A MinVersion
+	// below TLS 1.2 is raised to it; an empty ServerName is taken from the
+	// address.
+	TLSConfig *tls.Config
+	// Logger receives connection-level events; nil discards them.
+	Logger *slog.Logger
+	// Handlers handle messages the server pushes. A message whose type has
+	// a handler here is always a push; any other message answers the oldest
+	// pending request, or, when none is pending, is queued for Receive.
+	Handlers map[MessageType]Handler
+	// ReceiveQueue bounds the messages queued for Receive; further ones are
+	// dropped, logged and counted in Stats.Unsolicited. Default 256.
+	ReceiveQueue int
+}
+
+// Client is a connection to a binproto server. All methods are safe for
+// concurrent use: concurrent requests are pipelined on the one connection
+// and matched to replies in order, since the compatible framing carries no
+// request ids. Over UDP, requests go one at a time, and a reply that
+// arrives after its request gave up is treated as unsolicited.
+type Client struct {
+	proto    *Protocol
+	conn     *Conn
+	handlers handlerSet
+	recv     chan *Message
+	stats    counters
+	udp      bool
+	udpMu    sync.Mutex // one UDP request at a time
+
+	mu      sync.Mutex // orders pending with the frames on the wire
+	pending []*call    // requests awaiting replies, oldest first from head
+	head    int
+	err     error // set once the connection is gone
+	shut    atomic.Bool // Close was called
+}
+
+// call is one request awaiting its reply.
+type call struct {
+	done    chan struct{} // signalled once, buffered
+	state   atomic.Int32  // callWaiting, callTaken or callAbandoned
+	reqType MessageType
+	typ     MessageType
+	payload []byte // the reply payload, owned by the call
+	err     error
+}
+
+const (
+	callWaiting int32 = iota
+	callTaken
+	callAbandoned
+)
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// Dial connects to addr with the transport of p's config (TCP, or TLS when
+// opts.TLSConfig is set, or UDP), within ctx and the connect timeout.
+func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*Client, error) {
+	if opts == nil {
+		opts = &ClientOptions{}
+	}
+	if t := p.cfg.ConnectTimeout; t > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	var nc net.Conn
+	var err error
+	switch {
+	case p.cfg.Transport == UDP:
+		nc, err = (&net.Dialer{}).DialContext(ctx, "udp", addr)
+	case opts.TLSConfig != nil:
+		cfg := tlsFloor(opts.TLSConfig)
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		nc, err = (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", addr)
+	default:
+		nc, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(nc, p, opts), nil
+}
+
+// NewClient runs a client over an established connection nc (a net.Pipe,
+// a Unix socket, an already-dialled TLS connection...). A *net.UDPConn is
+// treated as a datagram connection.
+func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
+	if opts == nil {
+		opts = &ClientOptions{}
+	}
+	q := opts.ReceiveQueue
+	if q <= 0 {
+		q = 256
+	}
+	cl := &Client{proto: p, recv: make(chan *Message, q)}
+	_, cl.udp = nc.(*net.UDPConn)
+	for t, h := range opts.Handlers {
+		cl.handlers.handle(t, h)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = discardLogger
+	}
+	cl.conn = newConn(p, nc, cl, log, &cl.stats)
+	if cl.udp {
+		go cl.conn.datagramLoop()
+	} else {
+		go cl.conn.readLoop()
+	}
+	return cl
+}
+
+// Stats returns a snapshot of the client's counters.
+func (cl *Client) Stats() Stats { return cl.stats.snapshot() }
+
+// Conn returns the client's connection.
+func (cl *Client) Conn() *Conn { return cl.conn }
+
+// Close closes the connection; pending requests fail with ErrClientClosed.
+// Safe to call more than once.
+func (cl *Client) Close() error {
+	cl.shut.Store(true)
+	cl.conn.Close()
+	<-cl.conn.done
+	return nil
+}
+
+// Send sends a one-way message. An encoding error fails this call only.
+func (cl *Client) Send(ctx context.Context, out Outgoing) error {
+	if err := cl.usable(); err != nil {
+		return err
+	}
+	return cl.conn.Send(ctx, out)
+}
+
+// SendBatch encodes every message into one buffer and sends them with one
+// write (one datagram each over UDP). Nothing is sent if any fails to encode.
+func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
+	buf := getBuffer(cl.proto)
+	defer putBuffer(cl.proto, buf)
+	b := (*buf)[:0]
+	var err error
+	for _, o := range outs {
+		if b, err = cl.proto.AppendFrame(b, o); err != nil {
+			return err
+		}
+	}
+	*buf = b
+	return cl.sendFrames(ctx, b, len(outs))
+}
+
+// SendBatchTyped sends every element of vs as a message of type t, encoded
+// by c into one buffer and written at once: the fast path for streams of
+// small fixed-size messages.
+func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Codec[T], vs []T) error {
+	buf := getBuffer(cl.proto)
+	defer putBuffer(cl.proto, buf)
+	b := (*buf)[:0]
+	var err error
+	for i := range vs {
+		if b, err = cl.proto.AppendFrame(b, Typed(t, c, &vs[i])); err != nil {
+			return err
+		}
+	}
+	*buf = b
+	return cl.sendFrames(ctx, b, len(vs))
+}
+
+// sendFrames writes n whole frames held in b.
+func (cl *Client) sendFrames(ctx context.Context, b []byte, n int) error {
+	if err := cl.usable(); err != nil {
+		return err
+	}
+	if !cl.udp {
+		if err := cl.conn.w.Write(ctx, b); err != nil {
+			return err
+		}
+		cl.stats.msgsOut.Add(uint64(n))
+		cl.stats.bytesOut.Add(uint64(len(b)))
+		return nil
+	}
+	for len(b) > 0 {
+		rest, fr, ok, err := cl.proto.framing.ParseFrame(b)
+		if err != nil || !ok {
+			return errors.Join(wire.ErrTruncated, err)
+		}
+		if err := cl.conn.w.Write(ctx, b[:fr.Len]); err != nil {
+			return err
+		}
+		cl.stats.sent(fr.Len)
+		b = rest
+	}
+	return nil
+}
+
+func (cl *Client) usable() error {
+	if cl.shut.Load() {
+		return ErrClientClosed
+	}
+	return nil
+}
+
+// Request sends out and waits for the reply, until ctx is done. A not-found
+// reply is a *NotFoundError. The returned message owns its payload.
+func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
+	k, err := cl.roundTrip(ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{Type: k.typ, Payload: append([]byte(nil), k.payload...), proto: cl.proto}
+	cl.release(k)
+	return m, nil
+}
+
+// RequestTyped sends out and decodes the reply into resp with codec c,
+// returning the reply's type. A not-found reply is a *NotFoundError; a
+// reply of a type whose structure does not match c is ErrStructureMismatch.
+func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec[T], resp *T) (MessageType, error) {
+	k, err := cl.roundTrip(ctx, out)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.release(k)
+	if err := cl.proto.checkCodec(k.typ, c.Structure()); err != nil {
+		return k.typ, err
+	}
+	return k.typ, c.DecodePayload(k.payload, resp)
+}
+
+// roundTrip queues out, registers a call for its reply and waits for it.
+func (cl *Client) roundTrip(ctx context.Context, out Outgoing) (*call, error) {
+	if err := cl.usable(); err != nil {
+		return nil, err
+	}
+	if cl.udp {
+		cl.udpMu.Lock()
+		defer cl.udpMu.Unlock()
+	}
+	buf := getBuffer(cl.proto)
+	b, err := cl.proto.AppendFrame((*buf)[:0], out)
+	*buf = b
+	if err != nil {
+		putBuffer(cl.proto, buf)
+		return nil, err
+	}
+	k := callPool.Get().(*call)
+	k.reqType, k.err = out.Type, nil
+	k.state.Store(callWaiting)
+
+	cl.mu.Lock()
+	if cl.err != nil {
+		cl.mu.Unlock()
+		putBuffer(cl.proto, buf)
+		callPool.Put(k)
+		return nil, cl.err
+	}
+	cl.pending = append(cl.pending, k)
+	flush, err := cl.conn.w.Queue(ctx, b)
+	if err != nil {
+		cl.pending = cl.pending[:len(cl.pending)-1]
+	}
+	cl.mu.Unlock()
+	if err != nil {
+		putBuffer(cl.proto, buf)
+		callPool.Put(k)
+		return nil, err
+	}
+	cl.stats.sent(len(b))
+	if flush {
+		// A failed flush closes the connection, which fails k.
+		cl.conn.w.Flush()
+	}
+	putBuffer(cl.proto, buf)
+	return cl.wait(ctx, k)
+}
+
+// wait waits for k's reply or for ctx.
+func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
+	select {
+	case <-k.done:
+	case <-ctx.Done():
+		if k.state.CompareAndSwap(callWaiting, callAbandoned) {
+			if cl.udp {
+				cl.forget(k)
+			}
+			return nil, ctx.Err()
+		}
+		<-k.done // the reply is being delivered
+	}
+	if k.err != nil {
+		err := k.err
+		cl.release(k)
+		return nil, err
+	}
+	if k.typ == cl.proto.cfg.NotFoundType {
+		err := &NotFoundError{Type: k.reqType}
+		cl.release(k)
+		return nil, err
+	}
+	return k, nil
+}
+
+// forget removes an abandoned UDP call, whose reply may never come.
+func (cl *Client) forget(k *call) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for i := cl.head; i < len(cl.pending); i++ {
+		if cl.pending[i] == k {
+			cl.pending = append(cl.pending[:i], cl.pending[i+1:]...)
+			callPool.Put(k)
+			return
+		}
+	}
+}
+
+func (cl *Client) release(k *call) {
+	if cap(k.payload) > 64<<10 {
+		k.payload = nil
+	}
+	callPool.Put(k)
+}
+
+// Receive returns the next message that was neither a reply nor handled by
+// a push handler, waiting until ctx is done or the connection closes.
+func (cl *Client) Receive(ctx context.Context) (*Message, error) {
+	select {
+	case m := <-cl.recv:
+		return m, nil
+	default:
+	}
+	select {
+	case m := <-cl.recv:
+		return m, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-cl.conn.done:
+		select {
+		case m := <-cl.recv:
+			return m, nil
+		default:
+		}
+		if cl.shut.Load() {
+			return nil, ErrClientClosed
+		}
+		return nil, ErrConnClosed
+	}
+}
+
+// dispatch implements peer for the client side: push handlers first, then
+// the oldest pending request, then the Receive queue.
+func (cl *Client) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
+	t := MessageType(fr.Type)
+	if h, explicit := cl.handlers.lookup(t); explicit {
+		return c.handle(h, fr)
+	}
+	if k := cl.popCall(); k != nil {
+		if k.state.CompareAndSwap(callWaiting, callTaken) {
+			k.typ = t
+			k.payload = append(k.payload[:0], fr.Payload...)
+			k.done <- struct{}{}
+		} else if !cl.udp {
+			callPool.Put(k) // abandoned: its reply is dropped here
+		}
+		return "", nil
+	}
+	m := &Message{Type: t, Payload: append([]byte(nil), fr.Payload...), proto: cl.proto}
+	select {
+	case cl.recv <- m:
+	default:
+		cl.stats.unsolicited.Add(1)
+		c.log.Warn("binproto: receive queue full; message dropped", "type", t)
+	}
+	return "", nil
+}
+
+func (cl *Client) popCall() *call {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.head == len(cl.pending) {
+		return nil
+	}
+	k := cl.pending[cl.head]
+	cl.pending[cl.head] = nil
+	cl.head++
+	if cl.head == len(cl.pending) {
+		cl.pending, cl.head = cl.pending[:0], 0
+	}
+	return k
+}
+
+// closed implements peer: every pending request fails at once.
+func (cl *Client) closed(c *Conn, err error) {
+	cerr := ErrConnClosed
+	if cl.shut.Load() {
+		cerr = ErrClientClosed
+	} else if err != nil && !errors.Is(err, net.ErrClosed) {
+		cerr = errors.Join(ErrConnClosed, err)
+	}
+	cl.mu.Lock()
+	cl.err = cerr
+	pending := cl.pending[cl.head:]
+	cl.pending, cl.head = nil, 0
+	cl.mu.Unlock()
+	for _, k := range pending {
+		if k.state.CompareAndSwap(callWaiting, callTaken) {
+			k.err = cerr
+			k.done <- struct{}{}
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package binproto
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/binproto/binproto/schema"
+	"github.com/binproto/binproto/wire"
+)
+
+// MessageType identifies a kind of message; it is the value carried in each
+// frame's header. Declare your own constants of this type:
+//
+//	const (
+//		SensorData binproto.MessageType = 1
+//		Status     binproto.MessageType = 2
+//	)
+type MessageType uint64
+
+// Transport selects the network a Protocol runs over.
+type Transport uint8
+
+const (
+	// TCP frames messages back to back on a stream (the zero value). TLS is
+	// TCP with a *tls.Config on the server or client.
+	TCP Transport = iota
+	// UDP carries exactly one frame per datagram.
+	UDP
+)
+
+func (t Transport) String() string {
+	if t == UDP {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// Defaults applied by NewProtocol to zero Config fields.
+const (
+	DefaultHeaderFormat   = ">H"
+	DefaultMaxPayloadSize = wire.DefaultMaxPayload // 1 MiB
+	DefaultTimeout        = 30 * time.Second       // connect, read and write
+	DefaultBufferSize     = 4096
+	DefaultMaxQueuedBytes = 4 << 20
+	// maxUDPPayload is the largest UDP payload over IPv4.
+	maxUDPPayload = 65507
+)
+
+// CRC32 is the built-in checksum: CRC-32 (IEEE) as 4 bytes big-endian, the
+// one the Python package's users pair with zlib.crc32. CRC32C is the
+// Castagnoli variant. Any wire.Checksum plugs in.
+var (
+	CRC32  = wire.CRC32
+	CRC32C = wire.CRC32C
+)
+
+// Config is what NewProtocol builds a Protocol from: every option of the
+// Python ProtocolConfig, spelled as Go does. Only Types is required; every
+// other zero field takes the default documented on it.
+type Config struct {
+	// Types maps each message type to its structure. Required.
+	Types map[MessageType]*Structure
+	// HeaderFormat is the struct format of the message-type header: one
+	// integer code with an optional byte order, e.g. ">H" (default), ">B",
+	// ">I", "<Q".
+	HeaderFormat string
+	// MaxPayloadSize bounds every payload sent or received, checked on the
+	// declared length before anything is allocated. Default 1 MiB.
+	MaxPayloadSize int
+	// ConnectTimeout bounds dialing. Default 30 s; negative: none.
+	ConnectTimeout time.Duration
+	// ReadTimeout bounds reading one whole frame, from its first byte to its
+	// last, so a peer dripping bytes is cut off. Default 30 s; negative: none.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each write; a write that times out closes the
+	// connection. Default 30 s; negative: none.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a connection on which no frame begins for this
+	// long. Zero or negative: connections may idle forever.
+	IdleTimeout time.Duration
+	// BufferSize is each connection's read buffer. Default 4096 bytes; the
+	// buffer grows for a larger frame and shrinks back after it.
+	BufferSize int
+	// MaxQueuedBytes bounds each connection's outbound queue; a peer that
+	// stops reading makes writers wait, then the write timeout closes it.
+	// Default 4 MiB.
+	MaxQueuedBytes int
+	// NotFoundType is the type of the not-found reply, sent as the header
+	// alone. Zero means the largest value of the header format (0xFFFF for
+	// ">H"), as in the Python package.
+	NotFoundType MessageType
+	// Checksum appends a trailer to every frame but the not-found one. Nil
+	// (the default) disables checksums; CRC32 is the compatible choice.
+	Checksum wire.Checksum
+	// Transport is TCP (default) or UDP.
+	Transport Transport
+	// DisableFastPath turns the performance switch off: no buffer pooling and
+	// one write per frame instead of coalesced writes. Slower, still correct.
+	DisableFastPath bool
+}
+
+// Protocol is a validated, immutable Config, ready to encode, decode and
+// serve. It is safe for concurrent use.
+type Protocol struct {
+	cfg     Config
+	framing wire.Framing
+	types   map[MessageType]*Structure
+}
+
+// NewProtocol validates cfg, applies the defaults and compiles the framing.
+// Every error is a *ConfigError wrapping ErrInvalidConfig.
+func NewProtocol(cfg Config) (*Protocol, error) {
+	if err := applyDefaults(&cfg); err != nil {
+		return nil, err
+	}
+	header, err := wire.ParseFormat(cfg.HeaderFormat)
+	if err != nil {
+		return nil, &ConfigError{Option: "HeaderFormat", Reason: "not a struct format", Err: err}
+	}
+	if c := header.Class(); c != wire.ClassInt && c != wire.ClassUint {
+		return nil, &ConfigError{Option: "HeaderFormat", Reason: fmt.Sprintf("%q is not an integer format", cfg.HeaderFormat)}
+	}
+	if cfg.NotFoundType == 0 {
+		cfg.NotFoundType = MessageType(header.MaxUint())
+	}
+	if err := header.CheckUint(uint64(cfg.NotFoundType)); err != nil {
+		return nil, &ConfigError{Option: "NotFoundType", Reason: fmt.Sprintf("%d does not fit header format %q", cfg.NotFoundType, cfg.HeaderFormat), Err: err}
+	}
+	shapes, err := checkTypes(&cfg, header)
+	if err != nil {
+		return nil, err
+	}
+	p := &Protocol{cfg: cfg, types: cfg.Types}
+	p.framing = wire.Framing{
+		Header:     header,
+		Checksum:   cfg.Checksum,
+		MaxPayload: cfg.MaxPayloadSize,
+		NotFound:   uint64(cfg.NotFoundType),
+		Shapes:     wire.NewShapes(shapes),
+	}
+	return p, nil
+}
+
+// MustProtocol is like NewProtocol but panics on error; for tests and
+// package-level variables.
+func MustProtocol(cfg Config) *Protocol {
+	p, err := NewProtocol(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func applyDefaults(cfg *Config) error {
+	if cfg.HeaderFormat == "" {
+		cfg.HeaderFormat = DefaultHeaderFormat
+	}
+	if cfg.MaxPayloadSize == 0 {
+		cfg.MaxPayloadSize = DefaultMaxPayloadSize
+	}
+	if cfg.MaxPayloadSize < 0 || uint64(cfg.MaxPayloadSize) > 1<<32-1 {
+		return &ConfigError{Option: "MaxPayloadSize", Reason: fmt.Sprintf("%d is outside 1..2^32-1 (the 4-byte length field)", cfg.MaxPayloadSize)}
+	}
+	if cfg.Transport == UDP && cfg.MaxPayloadSize > maxUDPPayload {
+		cfg.MaxPayloadSize = maxUDPPayload
+	}
+	if cfg.Transport > UDP {
+		return &ConfigError{Option: "Transport", Reason: fmt.Sprintf("unknown transport %d", cfg.Transport)}
+	}
+	for _, d := range []*time.Duration{&cfg.ConnectTimeout, &cfg.ReadTimeout, &cfg.WriteTimeout} {
+		if *d == 0 {
+			*d = DefaultTimeout
+		}
+	}
+	if cfg.BufferSize == 0 {
+		cfg.BufferSize = DefaultBufferSize
+	}
+	if cfg.MaxQueuedBytes == 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	if cfg.BufferSize < 0 || cfg.MaxQueuedBytes < 0 {
+		return &ConfigError{Option: "BufferSize", Reason: "BufferSize and MaxQueuedBytes must not be negative"}
+	}
+	if cfg.Checksum != nil && (cfg.Checksum.Size() <= 0 || cfg.Checksum.Size() > 16) {
+		return &ConfigError{Option: "Checksum", Reason: fmt.Sprintf("size %d is outside 1..16", cfg.Checksum.Size())}
+	}
+	return nil
+}
+
+func checkTypes(cfg *Config, header wire.Format) (map[uint64]wire.Shape, error) {
+	if len(cfg.Types) == 0 {
+		return nil, &ConfigError{Option: "Types", Reason: "no message types"}
+	}
+	shapes := make(map[uint64]wire.Shape, len(cfg.Types))
+	for t, s := range cfg.Types {
+		switch {
+		case s == nil:
+			return nil, &ConfigError{Option: "Types", Reason: fmt.Sprintf("type %d has no structure", t)}
+		case t == cfg.NotFoundType:
+			return nil, &ConfigError{Option: "Types", Reason: fmt.Sprintf("type %d is the not-found type", t)}
+		case header.CheckUint(uint64(t)) != nil:
+			return nil, &ConfigError{Option: "Types", Reason: fmt.Sprintf("type %d does not fit header format %q", t, cfg.HeaderFormat)}
+		case !s.Variable() && s.Size() > cfg.MaxPayloadSize:
+			return nil, &ConfigError{Option: "Types", Reason: fmt.Sprintf("type %d has a fixed payload of %d bytes, over MaxPayloadSize %d", t, s.Size(), cfg.MaxPayloadSize)}
+		}
+		shapes[uint64(t)] = s.Shape()
+	}
+	return shapes, nil
+}
+
+// Config returns the configuration with every default applied.
+func (p *Protocol) Config() Config { return p.cfg }
+
+// Structure returns the structure of type t, or nil if t is unknown.
+func (p *Protocol) Structure(t MessageType) *Structure { return p.types[t] }
+
+// Framing returns the frame layout, for code that works at the byte level.
+// The returned value must not be modified.
+func (p *Protocol) Framing() *wire.Framing { return &p.framing }
+
+// NotFound returns the not-found message type.
+func (p *Protocol) NotFound() MessageType { return p.cfg.NotFoundType }
+
+// Re-exported names of package schema, so that most programs import only
+// binproto.
+type (
+	// Structure is a compiled message structure; see schema.Structure.
+	Structure = schema.Structure
+	// Field defines one field of a structure; see schema.Field.
+	Field = schema.Field
+	// Codec encodes and decodes a tagged Go struct; see schema.Codec.
+	Codec[T any] = schema.Codec[T]
+)
+
+// NewStructure compiles fields into a structure; see schema.NewStructure.
+func NewStructure(fields ...Field) (*Structure, error) { return schema.NewStructure(fields...) }
+
+// NewCodec compiles the tagged struct type T; see schema.NewCodec.
+func NewCodec[T any]() (*Codec[T], error) { return schema.NewCodec[T]() }

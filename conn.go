@@ -1,0 +1,323 @@
+package binproto
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/binproto/binproto/internal/conn"
+	"github.com/binproto/binproto/wire"
+)
+
+// Conn is one connection, seen from a handler (the server's side of a
+// client connection) or inside a Client. Any goroutine may Send on it: this
+// is how a server pushes messages. It is safe for concurrent use.
+type Conn struct {
+	proto *Protocol
+	nc    net.Conn
+	w     *conn.Writer
+	peer  peer
+	log   *slog.Logger
+	stats *counters
+
+	ctx    context.Context // cancelled when the connection dies
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed when the read loop has exited
+
+	closeOnce sync.Once
+	reason    CloseReason // set once by closeWith
+
+	state    atomic.Int32 // connIdle, connActive or connDraining
+	inflight *inflight    // concurrent handlers; created by the read loop
+
+	// Owned by the read loop.
+	rd          *wire.FrameReader
+	msg         Message
+	reply       []byte
+	armed       bool // the whole-frame deadline is set for the current frame
+	deadlineSet bool // some read deadline is set
+}
+
+const (
+	connIdle     int32 = iota // waiting for a frame
+	connActive                // handling a frame
+	connDraining              // server shutting down: finish what is buffered
+)
+
+// peer is the side a Conn serves: it decides what a frame means.
+type peer interface {
+	// dispatch handles one frame; a non-nil error closes the connection
+	// with the given reason.
+	dispatch(c *Conn, fr wire.Frame) (CloseReason, error)
+	// closed is called once, after the read loop has exited.
+	closed(c *Conn, err error)
+}
+
+func newConn(p *Protocol, nc net.Conn, pr peer, log *slog.Logger, st *counters) *Conn {
+	c := &Conn{proto: p, nc: nc, peer: pr, log: log, stats: st, done: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	cfg := &p.cfg
+	c.w = conn.NewWriter(nc, conn.WriterOptions{
+		Timeout:    cfg.WriteTimeout,
+		MaxQueued:  cfg.MaxQueuedBytes,
+		NoCoalesce: cfg.DisableFastPath || cfg.Transport == UDP,
+		OnError:    func(err error) { c.closeWith(CloseWriteError, err) },
+	})
+	c.rd = wire.NewFrameReader(nc, &p.framing, cfg.BufferSize)
+	c.rd.BeforeRead = c.beforeRead
+	return c
+}
+
+// Context returns a context cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Done returns a channel closed once the connection is closed and its read
+// loop has exited.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// TLSState returns the TLS connection state, and false for a plain
+// connection.
+func (c *Conn) TLSState() (tls.ConnectionState, bool) {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
+// Send encodes out and queues it on the connection, waiting while the
+// outbound queue is full until ctx is done. An encoding error fails this
+// call only; the connection stays up.
+func (c *Conn) Send(ctx context.Context, out Outgoing) error {
+	buf := getBuffer(c.proto)
+	defer putBuffer(c.proto, buf)
+	b, err := c.proto.AppendFrame((*buf)[:0], out)
+	*buf = b
+	if err != nil {
+		return err
+	}
+	if err := c.w.Write(ctx, b); err != nil {
+		return err
+	}
+	c.stats.sent(len(b))
+	return nil
+}
+
+// Close closes the connection at once.
+func (c *Conn) Close() error {
+	c.closeWith(CloseLocal, nil)
+	return nil
+}
+
+// closeWith records why the connection closes and closes it; the read loop
+// then exits and finishes the bookkeeping.
+func (c *Conn) closeWith(reason CloseReason, err error) {
+	c.closeOnce.Do(func() {
+		c.reason = reason
+		if err == nil {
+			err = fmt.Errorf("binproto: connection closed: %s", reason)
+		}
+		c.cancel(err)
+		c.w.Close()
+		c.nc.Close()
+	})
+}
+
+// readLoop is the connection's one reading goroutine.
+func (c *Conn) readLoop() {
+	err := c.handshake()
+	for err == nil {
+		var fr wire.Frame
+		fr, err = c.rd.ReadFrame()
+		c.armed = false
+		if err != nil {
+			break
+		}
+		c.stats.received(fr.Len)
+		if !c.state.CompareAndSwap(connIdle, connActive) && c.state.Load() != connDraining {
+			break
+		}
+		var reason CloseReason
+		if reason, err = c.peer.dispatch(c, fr); err != nil {
+			c.closeWith(reason, err)
+			break
+		}
+		c.state.CompareAndSwap(connActive, connIdle)
+	}
+	reason := c.classify(err)
+	if reason == CloseShutdown || reason == ClosePeer {
+		// Graceful: let in-flight handlers finish and replies flush first.
+		c.waitHandlers()
+		c.w.Wait(c.ctx)
+	}
+	c.closeWith(reason, err)
+	c.peer.closed(c, err)
+	c.stats.closed(c.reason)
+	close(c.done)
+}
+
+// handshake completes a TLS handshake within the read timeout.
+func (c *Conn) handshake() error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	if t := c.proto.cfg.ReadTimeout; t > 0 {
+		tc.SetDeadline(time.Now().Add(t))
+		defer tc.SetDeadline(time.Time{})
+	}
+	return tc.HandshakeContext(c.ctx)
+}
+
+// classify names the reason a read loop ended with err.
+func (c *Conn) classify(err error) CloseReason {
+	var unknown *wire.UnknownTypeError
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return ClosePeer
+	case c.state.Load() == connDraining:
+		return CloseShutdown
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if c.rd.Buffered() > 0 {
+			return CloseReadTimeout
+		}
+		return CloseIdleTimeout
+	case errors.As(err, &unknown):
+		return CloseUnknownType
+	case errors.Is(err, wire.ErrTooLarge):
+		return CloseTooLarge
+	case errors.Is(err, wire.ErrChecksum):
+		return CloseChecksum
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return ClosePeer
+	case errors.Is(err, net.ErrClosed):
+		return CloseLocal
+	}
+	var tlsErr tls.RecordHeaderError
+	if errors.As(err, &tlsErr) {
+		return CloseMalformed
+	}
+	return CloseReadError
+}
+
+// beforeRead arms the read deadlines: an idle deadline while waiting for a
+// frame to begin, a whole-frame deadline once one has, and a short one
+// while the server drains.
+func (c *Conn) beforeRead(partial bool) {
+	cfg := &c.proto.cfg
+	switch {
+	case c.state.Load() == connDraining:
+		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+		c.deadlineSet = true
+	case partial:
+		if !c.armed && cfg.ReadTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
+			c.armed, c.deadlineSet = true, true
+		}
+	case cfg.IdleTimeout > 0:
+		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+		c.deadlineSet = true
+	case c.deadlineSet:
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadlineSet = false
+	}
+	if c.state.Load() == connDraining && !partial {
+		// startDrain may have run between the check above and our deadline.
+		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+	}
+}
+
+// drainGrace is how long a draining connection still waits for bytes the
+// peer had already sent.
+const drainGrace = 20 * time.Millisecond
+
+// startDrain asks the read loop to finish the frames already received and
+// then close; it wakes a loop blocked waiting for a frame.
+func (c *Conn) startDrain() {
+	if c.state.Swap(connDraining) != connDraining {
+		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+	}
+}
+
+// serve runs h for c.msg, recovering a panic into an error.
+func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, reason CloseReason, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.add(&c.stats.handlerPanics, 1)
+			c.log.Error("binproto: handler panic", "type", m.Type, "remote", c.nc.RemoteAddr(), "panic", r)
+			out, reason, err = NoReply, CloseHandlerPanic, fmt.Errorf("binproto: handler for type %d panicked: %v", m.Type, r)
+		}
+	}()
+	out, err = h.ServeMessage(ctx, m)
+	if err != nil {
+		c.stats.add(&c.stats.handlerErrors, 1)
+		c.log.Warn("binproto: handler error", "type", m.Type, "remote", c.nc.RemoteAddr(), "err", err)
+		return NoReply, CloseHandlerError, err
+	}
+	return out, "", nil
+}
+
+// reply encodes out into buf and writes it.
+func (c *Conn) writeReply(buf *[]byte, out Outgoing) (CloseReason, error) {
+	if out.Type == c.proto.cfg.NotFoundType {
+		c.stats.add(&c.stats.notFound, 1)
+	}
+	if err := c.proto.appendReply(buf, out); err != nil {
+		c.log.Warn("binproto: reply not encodable", "type", out.Type, "err", err)
+		c.stats.add(&c.stats.handlerErrors, 1)
+		return CloseHandlerError, err
+	}
+	if err := c.w.Write(c.ctx, *buf); err != nil {
+		return CloseWriteError, err
+	}
+	c.stats.sent(len(*buf))
+	return "", nil
+}
+
+// handle runs the handler for the frame in the read loop and writes its
+// reply; the common dispatch step of servers and clients.
+func (c *Conn) handle(h Handler, fr wire.Frame) (CloseReason, error) {
+	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto, replyBuf: &c.reply}
+	out, reason, err := c.serve(c.ctx, h, &c.msg)
+	c.msg.Payload = nil
+	if err != nil || !out.ok {
+		return reason, err
+	}
+	reason, err = c.writeReply(&c.reply, out)
+	if cap(c.reply) > 64<<10 {
+		c.reply = nil
+	}
+	return reason, err
+}
+
+// Buffers for encoding outgoing frames, pooled on the fast path.
+var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuffer(p *Protocol) *[]byte {
+	if p.cfg.DisableFastPath {
+		b := make([]byte, 0, 512)
+		return &b
+	}
+	return bufferPool.Get().(*[]byte)
+}
+
+func putBuffer(p *Protocol, b *[]byte) {
+	if p.cfg.DisableFastPath || cap(*b) > 64<<10 {
+		return
+	}
+	*b = (*b)[:0]
+	bufferPool.Put(b)
+}

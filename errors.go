@@ -1,0 +1,76 @@
+package binproto
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/binproto/binproto/internal/conn"
+	"github.com/binproto/binproto/wire"
+)
+
+// Errors callers branch on with errors.Is. Errors from the wire and schema
+// packages are the same values, re-exported here.
+var (
+	ErrFormat        = wire.ErrFormat        // a struct format string is invalid
+	ErrRange         = wire.ErrRange         // a value does not fit its format
+	ErrTruncated     = wire.ErrTruncated     // input ends inside a value or frame
+	ErrTooLarge      = wire.ErrTooLarge      // a payload exceeds MaxPayloadSize
+	ErrChecksum      = wire.ErrChecksum      // a frame's checksum does not match
+	ErrUnknownType   = wire.ErrUnknownType   // a message type has no structure
+	ErrTrailingBytes = wire.ErrTrailingBytes // bytes follow a complete frame or payload
+	ErrLength        = wire.ErrLength        // an inner length runs past its frame
+
+	// ErrInvalidConfig reports a Config that NewProtocol rejects.
+	ErrInvalidConfig = errors.New("binproto: invalid config")
+	// ErrServerClosed is returned by Serve, ServePacket and ListenAndServe
+	// after Shutdown or Close.
+	ErrServerClosed = errors.New("binproto: server closed")
+	// ErrClientClosed is returned by calls on a Client after Close.
+	ErrClientClosed = errors.New("binproto: client closed")
+	// ErrConnClosed is returned by calls that needed a connection that has
+	// closed; errors.Is(err, net.ErrClosed) holds for it too.
+	ErrConnClosed = conn.ErrWriterClosed
+	// ErrNotFound is reached through a *NotFoundError: the peer answered a
+	// request with the not-found message.
+	ErrNotFound = errors.New("binproto: peer has no handler for the message type")
+	// ErrStructureMismatch reports a typed codec used for a message type
+	// whose configured structure has a different shape.
+	ErrStructureMismatch = errors.New("binproto: codec does not match the configured structure")
+)
+
+// ConfigError reports an invalid Config; it wraps ErrInvalidConfig and, where
+// there is one, the underlying cause.
+type ConfigError struct {
+	Option string // the Config field at fault, e.g. "HeaderFormat"
+	Reason string
+	Err    error // optional cause
+}
+
+func (e *ConfigError) Error() string {
+	s := fmt.Sprintf("binproto: invalid config: %s: %s", e.Option, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns ErrInvalidConfig and the cause.
+func (e *ConfigError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrInvalidConfig}
+	}
+	return []error{ErrInvalidConfig, e.Err}
+}
+
+// NotFoundError is returned by a request whose reply was the not-found
+// message. It wraps ErrNotFound.
+type NotFoundError struct {
+	Type MessageType // the type of the request that was not found
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("binproto: peer has no handler for message type %d", e.Type)
+}
+
+// Unwrap returns ErrNotFound.
+func (e *NotFoundError) Unwrap() error { return ErrNotFound }

@@ -1,0 +1,115 @@
+package binproto
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// A Handler answers messages of one type. It runs with a context that is
+// cancelled when its connection dies or the server is force-closed, and
+// returns the reply to send (NoReply for none, as in the Python package).
+//
+// A returned error is logged and closes the connection: the compatible
+// framing cannot carry an error, and a client waiting for a reply that never
+// comes would otherwise stall every request pipelined behind it. Answer soft
+// failures with a reply type of your own.
+//
+// m and its payload are valid only until ServeMessage returns.
+type Handler interface {
+	ServeMessage(ctx context.Context, m *Message) (Outgoing, error)
+}
+
+// HandlerFunc adapts a function to the Handler interface.
+type HandlerFunc func(ctx context.Context, m *Message) (Outgoing, error)
+
+// ServeMessage calls f(ctx, m).
+func (f HandlerFunc) ServeMessage(ctx context.Context, m *Message) (Outgoing, error) {
+	return f(ctx, m)
+}
+
+// NotFoundHandler answers every message with the not-found message; it is
+// the default handler of servers and clients.
+var NotFoundHandler Handler = HandlerFunc(func(_ context.Context, m *Message) (Outgoing, error) {
+	return Outgoing{Type: m.proto.cfg.NotFoundType, ok: true}, nil
+})
+
+// handlerSet maps message types to handlers. Registration is copy-on-write,
+// so lookups on the hot path take no lock and handlers may be registered
+// while serving.
+type handlerSet struct {
+	mu  sync.Mutex // serialises writers
+	m   atomic.Pointer[map[MessageType]Handler]
+	def atomic.Pointer[Handler]
+}
+
+func (hs *handlerSet) handle(t MessageType, h Handler) {
+	hs.mu.Lock()
+	defer hs.mu.Unlock()
+	old := hs.m.Load()
+	next := make(map[MessageType]Handler, 1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	if h == nil {
+		delete(next, t)
+	} else {
+		next[t] = h
+	}
+	hs.m.Store(&next)
+}
+
+func (hs *handlerSet) setDefault(h Handler) { hs.def.Store(&h) }
+
+// lookup returns the handler for t, the default handler, or nil.
+func (hs *handlerSet) lookup(t MessageType) (h Handler, explicit bool) {
+	if m := hs.m.Load(); m != nil {
+		if h, ok := (*m)[t]; ok {
+			return h, true
+		}
+	}
+	if d := hs.def.Load(); d != nil {
+		return *d, false
+	}
+	return nil, false
+}
+
+// TypedHandlerFunc is the function HandleTyped adapts: msg holds the decoded
+// message and is valid only until the function returns.
+type TypedHandlerFunc[T any] func(ctx context.Context, c *Conn, msg *T) (Outgoing, error)
+
+// typedHandler decodes into pooled values of T.
+type typedHandler[T any] struct {
+	codec *Codec[T]
+	fn    TypedHandlerFunc[T]
+	pool  sync.Pool
+}
+
+// NewTypedHandler returns a Handler that decodes each message into a T with
+// codec c and calls fn. Values are pooled: fn must not keep msg.
+func NewTypedHandler[T any](c *Codec[T], fn TypedHandlerFunc[T]) Handler {
+	return &typedHandler[T]{codec: c, fn: fn, pool: sync.Pool{New: func() any { return new(T) }}}
+}
+
+func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (Outgoing, error) {
+	if err := m.proto.checkCodec(m.Type, h.codec.Structure()); err != nil {
+		return NoReply, err
+	}
+	v := h.pool.Get().(*T)
+	defer func() {
+		var zero T
+		*v = zero
+		h.pool.Put(v)
+	}()
+	if err := h.codec.DecodePayload(m.Payload, v); err != nil {
+		return NoReply, err
+	}
+	out, err := h.fn(ctx, m.Conn, v)
+	if err == nil && out.ok && out.val == any(v) {
+		// The reply refers to the pooled value: encode it before it is reused.
+		return m.encodeNow(out)
+	}
+	return out, err
+}

@@ -1,0 +1,12 @@
+// Package conn is binproto's per-connection engine, independent of any one
+// framing: a coalescing, bounded frame writer that any goroutine may use, and
+// the deadline bookkeeping of the single goroutine that reads a connection.
+//
+// Ownership: a connection has exactly one reading goroutine, which owns the
+// frame reader and its buffer. Writes need no goroutine of their own: the
+// goroutine whose frame finds the writer idle becomes the flusher, writes
+// everything queued so far in one Write, and keeps flushing until the queue
+// is empty; frames that arrive meanwhile are appended to the queue and
+// coalesced into the next Write. An idle connection therefore costs one
+// goroutine and no write buffer.
+package conn

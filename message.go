@@ -1,0 +1,183 @@
+package binproto
+
+import (
+	"fmt"
+
+	"github.com/binproto/binproto/wire"
+)
+
+// Message is a message received from a peer: by a handler, as the reply to
+// a request, or from Client.Receive.
+type Message struct {
+	// Type is the message type from the frame header.
+	Type MessageType
+	// Payload is the raw payload. In a handler it aliases the connection's
+	// read buffer and is valid only until the handler returns; messages
+	// returned by a Client own their payload.
+	Payload []byte
+	// Conn is the connection the message came from (nil for messages a
+	// Client returns).
+	Conn *Conn
+
+	proto    *Protocol
+	replyBuf *[]byte // where a reply is encoded; owned by the dispatcher
+}
+
+// IsNotFound reports whether m is the not-found message.
+func (m *Message) IsNotFound() bool { return m.Type == m.proto.cfg.NotFoundType }
+
+// Fields decodes the payload with the type's configured structure.
+func (m *Message) Fields() (map[string]any, error) {
+	s := m.proto.types[m.Type]
+	if s == nil {
+		return nil, &wire.UnknownTypeError{Type: uint64(m.Type)}
+	}
+	return s.DecodePayload(m.Payload)
+}
+
+// Decode decodes m's payload into v with codec c, checking that c matches
+// the structure configured for m's type. Strings and byte slices are copied.
+func Decode[T any](m *Message, c *Codec[T], v *T) error {
+	if err := m.proto.checkCodec(m.Type, c.Structure()); err != nil {
+		return err
+	}
+	return c.DecodePayload(m.Payload, v)
+}
+
+// Outgoing is a message ready to be framed and sent: build one with Msg
+// (field map) or Typed (tagged struct). The zero Outgoing is "no message":
+// a handler returns it to send no reply.
+type Outgoing struct {
+	Type MessageType
+	enc  payloadEncoder // nil: the type's configured structure, val a map
+	val  any
+	ok   bool
+}
+
+// NoReply is the zero Outgoing: returned by a handler, it sends nothing.
+var NoReply Outgoing
+
+// Msg returns an outgoing message of type t whose fields are encoded with
+// the structure configured for t.
+func Msg(t MessageType, fields map[string]any) Outgoing {
+	return Outgoing{Type: t, val: fields, ok: true}
+}
+
+// Typed returns an outgoing message of type t encoded from v by codec c. v
+// is read when the message is encoded, before the call that takes the
+// Outgoing returns. Building it does not allocate.
+func Typed[T any](t MessageType, c *Codec[T], v *T) Outgoing {
+	return Outgoing{Type: t, enc: typedEncoder[T]{c}, val: v, ok: true}
+}
+
+// IsZero reports whether o is the zero Outgoing (no message).
+func (o Outgoing) IsZero() bool { return !o.ok }
+
+// payloadEncoder appends the payload of val; implementations are
+// pointer-shaped so storing them in an interface does not allocate.
+type payloadEncoder interface {
+	appendPayload(dst []byte, val any) ([]byte, error)
+	structure() *Structure
+}
+
+type typedEncoder[T any] struct{ c *Codec[T] }
+
+func (e typedEncoder[T]) appendPayload(dst []byte, val any) ([]byte, error) {
+	return e.c.AppendPayload(dst, val.(*T))
+}
+
+func (e typedEncoder[T]) structure() *Structure { return e.c.Structure() }
+
+// AppendFrame appends the whole frame of o to dst. On error dst is returned
+// unchanged.
+func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
+	if !o.ok {
+		return dst, fmt.Errorf("binproto: AppendFrame of the zero Outgoing")
+	}
+	if o.Type == p.cfg.NotFoundType {
+		return p.framing.AppendNotFound(dst), nil
+	}
+	sh, ok := p.framing.Shapes.Lookup(uint64(o.Type))
+	if !ok {
+		return dst, &wire.UnknownTypeError{Type: uint64(o.Type)}
+	}
+	start := len(dst)
+	dst, err := p.framing.BeginFrame(dst, uint64(o.Type), sh.Variable)
+	if err != nil {
+		return dst[:start], err
+	}
+	if o.enc != nil {
+		if err := p.checkCodec(o.Type, o.enc.structure()); err != nil {
+			return dst[:start], err
+		}
+		dst, err = o.enc.appendPayload(dst, o.val)
+	} else {
+		fields, _ := o.val.(map[string]any)
+		dst, err = p.types[o.Type].AppendPayload(dst, fields)
+	}
+	if err != nil {
+		return dst[:start], fmt.Errorf("message type %d: %w", o.Type, err)
+	}
+	return p.framing.FinishFrame(dst, start, sh.Variable)
+}
+
+// AppendMessage appends the frame of a message of type t with the given
+// fields; a shorthand for AppendFrame(dst, Msg(t, fields)).
+func (p *Protocol) AppendMessage(dst []byte, t MessageType, fields map[string]any) ([]byte, error) {
+	return p.AppendFrame(dst, Msg(t, fields))
+}
+
+// Decode parses buf as exactly one frame and returns its message; the
+// payload aliases buf. Use Message.Fields or Decode to read its fields.
+func (p *Protocol) Decode(buf []byte) (*Message, error) {
+	fr, err := p.framing.ParseExact(buf)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{Type: MessageType(fr.Type), Payload: fr.Payload, proto: p}, nil
+}
+
+// checkCodec reports ErrStructureMismatch when s does not have the shape of
+// the structure configured for t.
+func (p *Protocol) checkCodec(t MessageType, s *Structure) error {
+	cs := p.types[t]
+	if cs == s {
+		return nil
+	}
+	if cs == nil {
+		return &wire.UnknownTypeError{Type: uint64(t)}
+	}
+	if cs.Variable() != s.Variable() || cs.Size() != s.Size() || len(cs.Fields()) != len(s.Fields()) {
+		return fmt.Errorf("%w: message type %d", ErrStructureMismatch, t)
+	}
+	return nil
+}
+
+// preEncoded marks an Outgoing whose frame is already in a reply buffer;
+// val is that *[]byte.
+type preEncoded struct{}
+
+func (preEncoded) appendPayload(dst []byte, _ any) ([]byte, error) { return dst, nil }
+func (preEncoded) structure() *Structure                           { return nil }
+
+// encodeNow encodes out into m's reply buffer at once, for replies that
+// refer to values about to be reused.
+func (m *Message) encodeNow(out Outgoing) (Outgoing, error) {
+	buf, err := m.proto.AppendFrame((*m.replyBuf)[:0], out)
+	*m.replyBuf = buf
+	if err != nil {
+		return NoReply, err
+	}
+	return Outgoing{Type: out.Type, enc: preEncoded{}, val: m.replyBuf, ok: true}, nil
+}
+
+// appendReply appends the frame of out to *buf, reusing a frame that
+// encodeNow already put there.
+func (p *Protocol) appendReply(buf *[]byte, out Outgoing) error {
+	if _, ok := out.enc.(preEncoded); ok {
+		return nil
+	}
+	b, err := p.AppendFrame((*buf)[:0], out)
+	*buf = b
+	return err
+}

@@ -1,0 +1,142 @@
+package binproto
+
+import (
+	"errors"
+	"net"
+	"time"
+)
+
+// maxDatagram is the largest datagram read.
+const maxDatagram = 64 << 10
+
+// datagramLoop is the read loop of a connected UDP client: one frame per
+// datagram; malformed datagrams are dropped and counted.
+func (c *Conn) datagramLoop() {
+	buf := make([]byte, maxDatagram)
+	var err error
+	for {
+		var n int
+		n, err = c.nc.Read(buf)
+		if err != nil {
+			if isTransientUDP(err) {
+				continue
+			}
+			break
+		}
+		fr, perr := c.proto.framing.ParseExact(buf[:n])
+		if perr != nil {
+			c.stats.datagramsDropped.Add(1)
+			c.log.Debug("binproto: datagram dropped", "err", perr)
+			continue
+		}
+		c.stats.received(fr.Len)
+		if reason, derr := c.peer.dispatch(c, fr); derr != nil {
+			c.closeWith(reason, derr)
+			err = derr
+			break
+		}
+	}
+	c.closeWith(c.classify(err), err)
+	c.peer.closed(c, err)
+	close(c.done)
+}
+
+// isTransientUDP reports errors a UDP socket survives, such as an ICMP port
+// unreachable reported on a connected socket.
+func isTransientUDP(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && !oe.Timeout() && !errors.Is(err, net.ErrClosed) && oe.Op == "read" && isConnRefused(oe.Err)
+}
+
+// ServePacket serves UDP datagrams from pc: one frame per datagram, each
+// handled in turn, replies sent to the sender. Oversized and malformed
+// datagrams are dropped and counted. It returns ErrServerClosed after
+// Shutdown or Close; pc is closed when ServePacket returns.
+func (s *Server) ServePacket(pc net.PacketConn) error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.packets[pc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.packets, pc)
+		s.mu.Unlock()
+		pc.Close()
+		s.wg.Done()
+	}()
+	peers := make(map[string]*Conn)
+	buf := make([]byte, maxDatagram)
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if isTransientUDP(err) {
+				continue
+			}
+			return err
+		}
+		fr, perr := s.Protocol.framing.ParseExact(buf[:n])
+		if perr != nil {
+			s.stats.datagramsDropped.Add(1)
+			s.logger().Debug("binproto: datagram dropped", "from", addr, "err", perr)
+			continue
+		}
+		c := s.packetPeer(peers, pc, addr)
+		s.stats.received(fr.Len)
+		if MessageType(fr.Type) == s.Protocol.cfg.NotFoundType {
+			continue
+		}
+		h, _ := s.handlers.lookup(MessageType(fr.Type))
+		if h == nil {
+			h = NotFoundHandler
+		}
+		if _, err := c.handle(h, fr); err != nil {
+			s.logger().Info("binproto: datagram not answered", "from", addr, "err", err)
+		}
+	}
+}
+
+// maxPacketPeers bounds the per-address Conns a packet server keeps.
+const maxPacketPeers = 1024
+
+// packetPeer returns the Conn that replies and pushes to addr.
+func (s *Server) packetPeer(peers map[string]*Conn, pc net.PacketConn, addr net.Addr) *Conn {
+	key := addr.String()
+	if c, ok := peers[key]; ok {
+		return c
+	}
+	if len(peers) >= maxPacketPeers {
+		clear(peers)
+	}
+	c := newConn(s.Protocol, &packetConn{pc: pc, addr: addr}, s, s.logger(), &s.stats)
+	peers[key] = c
+	return c
+}
+
+// packetConn is the net.Conn face of one UDP peer of a packet server: a
+// Write sends one datagram to the peer. It is never read.
+type packetConn struct {
+	pc   net.PacketConn
+	addr net.Addr
+}
+
+func (p *packetConn) Read([]byte) (int, error) {
+	return 0, errors.New("binproto: packet peer is not readable")
+}
+func (p *packetConn) Write(b []byte) (int, error)      { return p.pc.WriteTo(b, p.addr) }
+func (p *packetConn) Close() error                     { return nil }
+func (p *packetConn) LocalAddr() net.Addr              { return p.pc.LocalAddr() }
+func (p *packetConn) RemoteAddr() net.Addr             { return p.addr }
+func (p *packetConn) SetDeadline(time.Time) error      { return nil }
+func (p *packetConn) SetReadDeadline(time.Time) error  { return nil }
+func (p *packetConn) SetWriteDeadline(time.Time) error { return nil }
