@@ -237,3 +237,9 @@ func NewStructure(fields ...Field) (*Structure, error) { return schema.NewStruct
 
 // NewCodec compiles the tagged struct type T; see schema.NewCodec.
 func NewCodec[T any]() (*Codec[T], error) { return schema.NewCodec[T]() }
+
+// MustCodec is like NewCodec but panics on error; for package-level codecs.
+func MustCodec[T any]() *Codec[T] { return schema.MustCodec[T]() }
+
+// MustStructure is like NewStructure but panics on error.
+func MustStructure(fields ...Field) *Structure { return schema.MustStructure(fields...) }

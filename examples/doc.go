@@ -1,0 +1,5 @@
+// Package examples holds runnable programs that use binproto's public API
+// only: basic_server serves the Python quick-start message types and
+// basic_client talks to it (and, with --benchmark, runs the benchmark
+// suite). Each program's own doc comment says how to run it.
+package examples
