@@ -52,7 +52,7 @@ func (c *Codec[T]) Structure() *Structure { return c.plan.s }
 // The error is a [*FieldError]; dst is then returned unchanged.
 func (c *Codec[T]) AppendPayload(dst []byte, v *T) ([]byte, error) {
 	if v == nil {
-		return dst, &FieldError{Err: fmt.Errorf("%w: nil %T", ErrType, v)}
+		return dst, errNilValue
 	}
 	return c.plan.appendPayload(dst, unsafe.Pointer(v))
 }
@@ -64,7 +64,7 @@ func (c *Codec[T]) AppendPayload(dst []byte, v *T) ([]byte, error) {
 // partially updated.
 func (c *Codec[T]) DecodePayload(p []byte, v *T) error {
 	if v == nil {
-		return &FieldError{Err: fmt.Errorf("%w: nil %T", ErrType, v)}
+		return errNilValue
 	}
 	return c.plan.decode(p, unsafe.Pointer(v), false)
 }
@@ -75,10 +75,13 @@ func (c *Codec[T]) DecodePayload(p []byte, v *T) error {
 // a wire.FrameReader, until the next ReadFrame). It does not allocate.
 func (c *Codec[T]) DecodePayloadNoCopy(p []byte, v *T) error {
 	if v == nil {
-		return &FieldError{Err: fmt.Errorf("%w: nil %T", ErrType, v)}
+		return errNilValue
 	}
 	return c.plan.decode(p, unsafe.Pointer(v), true)
 }
+
+// errNilValue is returned for a nil *T.
+var errNilValue error = &FieldError{Err: fmt.Errorf("%w: nil pointer to the value", ErrType)}
 
 // tagField is one tagged Go field on its way to becoming an op.
 type tagField struct {
@@ -131,17 +134,51 @@ func compile(t reflect.Type) (*plan, error) {
 		pl.ops[i] = o
 		switch o.code {
 		case opStrVar, opBytesVar:
+			pl.ops[i].max = maxLength
+			if o.n > 0 {
+				pl.ops[i].max = o.n
+			}
 			pl.varOps = append(pl.varOps, i)
 			pl.size += wire.LengthSize
 		case opArrayVar:
 			pl.size += wire.LengthSize + o.n
 		case opStrFixed, opBytesFixed, opArrayFixed:
+			pl.ops[i].max = o.n
 			pl.size += o.n
 		default:
 			pl.size += o.format.Size()
 		}
 	}
+	pl.raw = rawOps(pl)
 	return pl, nil
+}
+
+// rawOps returns the compact ops of a fixed plan made of raw numbers and
+// bools only, or nil. Runs of the same op over contiguous Go fields are
+// merged into one rawOp.
+func rawOps(pl *plan) []rawOp {
+	if pl.variable || len(pl.ops) == 0 {
+		return nil
+	}
+	var raw []rawOp
+	pos := uintptr(0)
+	for _, o := range pl.ops {
+		if o.code > opBool {
+			return nil
+		}
+		size := uintptr(o.format.Size())
+		if n := len(raw); n > 0 {
+			last := &raw[n-1]
+			if last.code == o.code && last.off+last.count*size == o.off {
+				last.count++
+				pos += size
+				continue
+			}
+		}
+		raw = append(raw, rawOp{code: o.code, count: 1, off: o.off, pos: pos})
+		pos += size
+	}
+	return raw
 }
 
 // tagToField parses `binproto:"NAME[,FORMAT][,len=N]"` for field sf.

@@ -36,6 +36,8 @@
 // NAME is the field name on the wire (it must not be empty, and must be
 // unique). A field without a binproto tag, or with the tag "-", is skipped;
 // a tagged field must be exported. Fields are encoded in declaration order.
+// Embedded structs are not flattened: like any other field, an untagged one
+// is skipped, and a tagged one is an error.
 //
 // FORMAT is a one-number Python struct format ("<I", ">f", "!q", "?"...),
 // for number fields only. Without it, the format follows the Go type, in

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"unicode/utf8"
 
@@ -149,7 +150,11 @@ func putNumber(b []byte, f wire.Format, v any) error {
 	case float64:
 		bits, err = f.FloatBits(x)
 	case float32:
-		bits, err = f.FloatBits(float64(x))
+		if f.Code() == 'f' {
+			bits = uint64(math.Float32bits(x)) // exact, NaN payloads included
+		} else {
+			bits, err = f.FloatBits(float64(x))
+		}
 	case int:
 		bits, err = intBits(f, int64(x))
 	case int8:
@@ -222,10 +227,18 @@ func uintBits(f wire.Format, v uint64) (uint64, error) {
 // length prefix runs past p), ErrTooLong (a length above the field's fixed
 // length), ErrInvalidUTF8 or wire.ErrTrailingBytes.
 func (s *Structure) DecodePayload(p []byte) (map[string]any, error) {
+	if !s.variable && len(p) != s.size {
+		return nil, s.sizeErr(len(p))
+	}
 	m := make(map[string]any, len(s.ops))
 	pos := 0
 	for i := range s.ops {
 		op := &s.ops[i]
+		if op.code == dynNum && len(p)-pos >= op.format.Size() {
+			m[op.name] = number(op.format, p[pos:])
+			pos += op.format.Size()
+			continue
+		}
 		v, n, err := op.decode(p[pos:])
 		if err != nil {
 			return nil, &FieldError{Field: op.name, Err: err}
@@ -237,6 +250,23 @@ func (s *Structure) DecodePayload(p []byte) (map[string]any, error) {
 		return nil, &FieldError{Err: trailing(len(p) - pos)}
 	}
 	return m, nil
+}
+
+// sizeErr reports a payload of n bytes given to a fixed structure: the
+// field it ends in, or the bytes left over.
+func (s *Structure) sizeErr(n int) error {
+	if n > s.size {
+		return &FieldError{Err: trailing(n - s.size)}
+	}
+	pos := 0
+	for i := range s.ops {
+		op := &s.ops[i]
+		if size := op.fixedSize(); pos+size > n {
+			return &FieldError{Field: op.name, Err: truncated(n-pos, size)}
+		}
+		pos += op.fixedSize()
+	}
+	return &FieldError{Err: truncated(n, s.size)}
 }
 
 // decode decodes the field at the start of p and returns its value and the
@@ -274,15 +304,23 @@ func (op *dynOp) decode(p []byte) (any, int, error) {
 
 // number decodes a value of format f from the start of b.
 func number(f wire.Format, b []byte) any {
+	bits := f.Bits(b)
 	switch f.Class() {
 	case wire.ClassInt:
-		return f.Int(b)
+		shift := 64 - 8*uint(f.Size())
+		return int64(bits<<shift) >> shift
 	case wire.ClassUint:
-		return f.Bits(b)
+		return bits
 	case wire.ClassFloat:
+		switch f.Size() {
+		case 4:
+			return float64(math.Float32frombits(uint32(bits)))
+		case 8:
+			return math.Float64frombits(bits)
+		}
 		return f.Float(b)
 	}
-	return f.Bits(b) != 0
+	return bits != 0
 }
 
 // fixedStr returns the bytes of a fixed-length string up to its first 0x00,

@@ -58,6 +58,7 @@ type StructureError struct {
 	Err   error
 }
 
+// Error names the field and says what is wrong with it.
 func (e *StructureError) Error() string {
 	msg := e.Err.Error()
 	if e.Field == "" {
@@ -92,6 +93,7 @@ type FieldError struct {
 	Err   error
 }
 
+// Error names the field and says what is wrong with its value.
 func (e *FieldError) Error() string {
 	if e.Field == "" {
 		return "binproto: payload: " + trimPrefix(e.Err.Error())

@@ -147,15 +147,20 @@ type typedValue struct {
 
 func (tv typedValue) ptr() unsafe.Pointer { return tv.v.Addr().UnsafePointer() }
 
-// toMap reads the tagged fields of tv into a map keyed by wire name.
-func (tv typedValue) toMap() map[string]any {
+// toMap reads the tagged fields of tv into a map keyed by wire name. With
+// dynamic set, [N]byte arrays become the []byte a dynamic structure takes.
+func (tv typedValue) toMap(dynamic bool) map[string]any {
 	m := make(map[string]any)
 	for j := range tv.v.NumField() {
 		tag := tv.v.Type().Field(j).Tag.Get("binproto")
 		if tag == "" || tag == "-" {
 			continue
 		}
-		m[strings.Split(tag, ",")[0]] = tv.v.Field(j).Interface()
+		v := tv.v.Field(j).Interface()
+		if b, ok := asBytes(v); ok && dynamic {
+			v = b
+		}
+		m[strings.Split(tag, ",")[0]] = v
 	}
 	return m
 }
@@ -273,3 +278,5 @@ func structFor(s *Structure, wide, array bool) (*plan, reflect.Type, error) {
 func newTyped(pl *plan, t reflect.Type) typedValue {
 	return typedValue{pl: pl, v: reflect.New(t).Elem()}
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -15,13 +15,15 @@ import (
 type opCode uint8
 
 const (
-	opRaw1       opCode = iota // 1-byte integer held by a 1-byte Go integer
-	opRaw2BE                   // 2-byte value held by a Go value of the same size and class
-	opRaw2LE                   //
-	opRaw4BE                   // e.g. float32 with ">f", uint32 with ">I", int32 with ">i"
-	opRaw4LE                   //
-	opRaw8BE                   //
-	opRaw8LE                   //
+	// The raw ops copy the bits of a Go value whose size and class match its
+	// format (float32 with ">f", uint32 with ">I", int32 with ">i"...).
+	opRaw1       opCode = iota // 1 byte
+	opRaw2BE                   // 2 bytes, big-endian
+	opRaw2LE                   // 2 bytes, little-endian
+	opRaw4BE                   // 4 bytes, big-endian
+	opRaw4LE                   // 4 bytes, little-endian
+	opRaw8BE                   // 8 bytes, big-endian
+	opRaw8LE                   // 8 bytes, little-endian
 	opBool                     // bool with "?"
 	opInt                      // Go signed integer wider than its format: range checked
 	opUint                     // Go unsigned integer wider than its format: range checked
@@ -40,14 +42,27 @@ type op struct {
 	width  uint8   // size of the Go value, for opInt, opUint and opFloat
 	off    uintptr // offset of the Go field in the struct
 	n      int     // fixed length
+	max    int     // variable-length strings and bytes: the largest length allowed
 	format wire.Format
 	name   string
+}
+
+// rawOp is the compact form of a run of raw or bool ops of a fixed
+// structure: count values of the same op whose Go fields and payload
+// positions are both contiguous (such as four float32 fields with ">f"),
+// with the payload position precomputed.
+type rawOp struct {
+	code  opCode
+	count uintptr // number of values in the run
+	off   uintptr // offset of the first Go field in the struct
+	pos   uintptr // offset of the first value in the payload
 }
 
 // plan is the compiled form of a Go struct type: the ops in wire order.
 type plan struct {
 	ops      []op
-	varOps   []int // indexes of the ops whose encoded size depends on the value
+	raw      []rawOp // for fixed structures of raw numbers and bools only: ops in compact form
+	varOps   []int   // indexes of the ops whose encoded size depends on the value
 	variable bool
 	size     int // fixed payload size; for variable plans, the part that does not depend on values
 	s        *Structure
@@ -55,70 +70,95 @@ type plan struct {
 
 // appendPayload appends the payload of the struct at base to dst.
 func (pl *plan) appendPayload(dst []byte, base unsafe.Pointer) ([]byte, error) {
+	if pl.raw == nil {
+		return pl.appendGeneral(dst, base)
+	}
+	// The fast path: one grow, then straight stores at fixed positions.
+	n := len(dst)
+	if cap(dst)-n < pl.size {
+		dst = slices.Grow(dst, pl.size)
+	}
+	dst = dst[:n+pl.size]
+	out := unsafe.Pointer(unsafe.SliceData(dst[n:]))
+	for i := range pl.raw {
+		o := &pl.raw[i]
+		p, q := unsafe.Add(base, o.off), unsafe.Add(out, o.pos)
+		// No calls in this loop: everything stays in registers.
+		switch o.code {
+		case opRaw4BE:
+			for k := range o.count {
+				binary.BigEndian.PutUint32((*[4]byte)(unsafe.Add(q, 4*k))[:], *(*uint32)(unsafe.Add(p, 4*k)))
+			}
+		case opRaw8BE:
+			for k := range o.count {
+				binary.BigEndian.PutUint64((*[8]byte)(unsafe.Add(q, 8*k))[:], *(*uint64)(unsafe.Add(p, 8*k)))
+			}
+		case opRaw2BE:
+			for k := range o.count {
+				binary.BigEndian.PutUint16((*[2]byte)(unsafe.Add(q, 2*k))[:], *(*uint16)(unsafe.Add(p, 2*k)))
+			}
+		case opRaw4LE:
+			for k := range o.count {
+				binary.LittleEndian.PutUint32((*[4]byte)(unsafe.Add(q, 4*k))[:], *(*uint32)(unsafe.Add(p, 4*k)))
+			}
+		case opRaw8LE:
+			for k := range o.count {
+				binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(q, 8*k))[:], *(*uint64)(unsafe.Add(p, 8*k)))
+			}
+		case opRaw2LE:
+			for k := range o.count {
+				binary.LittleEndian.PutUint16((*[2]byte)(unsafe.Add(q, 2*k))[:], *(*uint16)(unsafe.Add(p, 2*k)))
+			}
+		default: // opRaw1, opBool: a Go bool is 0 or 1, as "?" wants
+			for k := range o.count {
+				*(*uint8)(unsafe.Add(q, k)) = *(*uint8)(unsafe.Add(p, k))
+			}
+		}
+	}
+	return dst, nil
+}
+
+// appendGeneral is appendPayload for plans with strings, bytes or range
+// checked numbers. A first pass over the variable-length fields computes the
+// payload size, so that dst grows once; the second pass writes the fields.
+func (pl *plan) appendGeneral(dst []byte, base unsafe.Pointer) ([]byte, error) {
 	size := pl.size
 	for _, i := range pl.varOps {
 		o := &pl.ops[i]
-		n := o.varLen(unsafe.Add(base, o.off))
-		if err := checkLen(n, o.n); err != nil {
-			return dst, &FieldError{Field: o.name, Err: err}
+		var n int
+		if o.code == opStrVar {
+			n = len(*(*string)(unsafe.Add(base, o.off)))
+		} else {
+			n = len(*(*[]byte)(unsafe.Add(base, o.off)))
+		}
+		if n > o.max {
+			return dst, pl.firstError(base)
 		}
 		size += n
 	}
 	start := len(dst)
-	out := slices.Grow(dst, size)[:start+size]
-	if err := pl.encode(out[start:], base); err != nil {
-		return dst, err
+	out := dst
+	if cap(out)-start < size {
+		out = slices.Grow(out, size)
 	}
-	return out, nil
-}
-
-// varLen returns the length of the string or []byte at p.
-func (o *op) varLen(p unsafe.Pointer) int {
-	if o.code == opStrVar {
-		return len(*(*string)(p))
-	}
-	return len(*(*[]byte)(p))
-}
-
-// encode writes the payload into b, which has exactly the payload's size.
-func (pl *plan) encode(b []byte, base unsafe.Pointer) error {
+	out = out[:start+size]
+	b := out[start:]
 	pos := 0
 	for i := range pl.ops {
 		o := &pl.ops[i]
 		p := unsafe.Add(base, o.off)
 		q := b[pos:]
 		switch o.code {
-		case opRaw1:
-			q[0] = *(*uint8)(p)
-			pos++
-		case opRaw2BE:
-			binary.BigEndian.PutUint16(q, *(*uint16)(p))
-			pos += 2
-		case opRaw2LE:
-			binary.LittleEndian.PutUint16(q, *(*uint16)(p))
-			pos += 2
 		case opRaw4BE:
 			binary.BigEndian.PutUint32(q, *(*uint32)(p))
-			pos += 4
-		case opRaw4LE:
-			binary.LittleEndian.PutUint32(q, *(*uint32)(p))
 			pos += 4
 		case opRaw8BE:
 			binary.BigEndian.PutUint64(q, *(*uint64)(p))
 			pos += 8
-		case opRaw8LE:
-			binary.LittleEndian.PutUint64(q, *(*uint64)(p))
-			pos += 8
-		case opBool:
-			q[0] = 0
-			if *(*bool)(p) {
-				q[0] = 1
-			}
-			pos++
 		case opStrVar:
 			s := *(*string)(p)
 			if !utf8.ValidString(s) {
-				return &FieldError{Field: o.name, Err: ErrInvalidUTF8}
+				return dst, &FieldError{Field: o.name, Err: ErrInvalidUTF8}
 			}
 			binary.BigEndian.PutUint32(q, uint32(len(s)))
 			pos += wire.LengthSize + copy(q[wire.LengthSize:], s)
@@ -129,9 +169,33 @@ func (pl *plan) encode(b []byte, base unsafe.Pointer) error {
 		default:
 			n, err := o.encodeSlow(q, p)
 			if err != nil {
-				return &FieldError{Field: o.name, Err: err}
+				return dst, &FieldError{Field: o.name, Err: err}
 			}
 			pos += n
+		}
+	}
+	return out, nil
+}
+
+// firstError returns the error of the first field, in wire order, that
+// cannot be encoded, so that errors name the same field as the dynamic
+// encoder does. It is called once the size pass has found a value too long.
+func (pl *plan) firstError(base unsafe.Pointer) error {
+	var scratch [8]byte
+	for i := range pl.ops {
+		o := &pl.ops[i]
+		p := unsafe.Add(base, o.off)
+		var err error
+		switch o.code {
+		case opInt, opUint, opFloat:
+			_, err = o.encodeSlow(scratch[:], p)
+		case opStrVar, opStrFixed:
+			err = checkStr(*(*string)(p), o.max)
+		case opBytesVar, opBytesFixed:
+			err = checkLen(len(*(*[]byte)(p)), o.max)
+		}
+		if err != nil {
+			return &FieldError{Field: o.name, Err: err}
 		}
 	}
 	return nil
@@ -140,6 +204,11 @@ func (pl *plan) encode(b []byte, base unsafe.Pointer) error {
 // encodeSlow handles the less common ops; it returns the bytes written.
 func (o *op) encodeSlow(q []byte, p unsafe.Pointer) (int, error) {
 	switch o.code {
+	case opRaw1, opRaw2BE, opRaw2LE, opRaw4LE, opRaw8LE, opBool:
+		r := rawOp{code: o.code, count: 1}
+		_ = q[o.format.Size()-1]
+		encodeRaw(&r, p, unsafe.Pointer(unsafe.SliceData(q)))
+		return o.format.Size(), nil
 	case opInt:
 		v := loadInt(p, o.width)
 		if err := o.format.CheckInt(v); err != nil {
@@ -155,9 +224,11 @@ func (o *op) encodeSlow(q []byte, p unsafe.Pointer) (int, error) {
 		o.format.PutBits(q, v)
 		return o.format.Size(), nil
 	case opFloat:
-		x := *(*float64)(p)
+		var x float64
 		if o.width == 4 {
 			x = float64(*(*float32)(p))
+		} else {
+			x = *(*float64)(p)
 		}
 		bits, err := o.format.FloatBits(x)
 		if err != nil {
@@ -225,11 +296,87 @@ func storeInt(p unsafe.Pointer, width uint8, v uint64) {
 	}
 }
 
+// encodeRaw stores the values of a run from the Go fields at p into the
+// payload at q. (appendPayload inlines the same switch.)
+func encodeRaw(o *rawOp, p, q unsafe.Pointer) {
+	for k := range o.count {
+		switch o.code {
+		case opRaw1:
+			*(*uint8)(unsafe.Add(q, k)) = *(*uint8)(unsafe.Add(p, k))
+		case opBool:
+			*(*bool)(unsafe.Add(q, k)) = *(*bool)(unsafe.Add(p, k)) // a Go bool is 0 or 1
+		case opRaw2BE:
+			binary.BigEndian.PutUint16((*[2]byte)(unsafe.Add(q, 2*k))[:], *(*uint16)(unsafe.Add(p, 2*k)))
+		case opRaw2LE:
+			binary.LittleEndian.PutUint16((*[2]byte)(unsafe.Add(q, 2*k))[:], *(*uint16)(unsafe.Add(p, 2*k)))
+		case opRaw4BE:
+			binary.BigEndian.PutUint32((*[4]byte)(unsafe.Add(q, 4*k))[:], *(*uint32)(unsafe.Add(p, 4*k)))
+		case opRaw4LE:
+			binary.LittleEndian.PutUint32((*[4]byte)(unsafe.Add(q, 4*k))[:], *(*uint32)(unsafe.Add(p, 4*k)))
+		case opRaw8BE:
+			binary.BigEndian.PutUint64((*[8]byte)(unsafe.Add(q, 8*k))[:], *(*uint64)(unsafe.Add(p, 8*k)))
+		case opRaw8LE:
+			binary.LittleEndian.PutUint64((*[8]byte)(unsafe.Add(q, 8*k))[:], *(*uint64)(unsafe.Add(p, 8*k)))
+		}
+	}
+}
+
 // decode decodes payload b into the struct at base. With alias set, string
 // and []byte fields point into b instead of holding copies.
 func (pl *plan) decode(b []byte, base unsafe.Pointer, alias bool) error {
+	if pl.raw == nil {
+		return pl.decodeGeneral(b, base, alias)
+	}
+	if len(b) != pl.size {
+		return pl.s.sizeErr(len(b))
+	}
+	in := unsafe.Pointer(unsafe.SliceData(b))
+	for i := range pl.raw {
+		o := &pl.raw[i]
+		p, q := unsafe.Add(base, o.off), unsafe.Add(in, o.pos)
+		switch o.code {
+		case opRaw4BE:
+			for k := range o.count {
+				*(*uint32)(unsafe.Add(p, 4*k)) = binary.BigEndian.Uint32((*[4]byte)(unsafe.Add(q, 4*k))[:])
+			}
+		case opRaw8BE:
+			for k := range o.count {
+				*(*uint64)(unsafe.Add(p, 8*k)) = binary.BigEndian.Uint64((*[8]byte)(unsafe.Add(q, 8*k))[:])
+			}
+		case opRaw2BE:
+			for k := range o.count {
+				*(*uint16)(unsafe.Add(p, 2*k)) = binary.BigEndian.Uint16((*[2]byte)(unsafe.Add(q, 2*k))[:])
+			}
+		case opRaw4LE:
+			for k := range o.count {
+				*(*uint32)(unsafe.Add(p, 4*k)) = binary.LittleEndian.Uint32((*[4]byte)(unsafe.Add(q, 4*k))[:])
+			}
+		case opRaw8LE:
+			for k := range o.count {
+				*(*uint64)(unsafe.Add(p, 8*k)) = binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(q, 8*k))[:])
+			}
+		case opRaw2LE:
+			for k := range o.count {
+				*(*uint16)(unsafe.Add(p, 2*k)) = binary.LittleEndian.Uint16((*[2]byte)(unsafe.Add(q, 2*k))[:])
+			}
+		case opRaw1:
+			for k := range o.count {
+				*(*uint8)(unsafe.Add(p, k)) = *(*uint8)(unsafe.Add(q, k))
+			}
+		default: // opBool: any non-zero byte is true, as in Python
+			for k := range o.count {
+				*(*bool)(unsafe.Add(p, k)) = *(*uint8)(unsafe.Add(q, k)) != 0
+			}
+		}
+	}
+	return nil
+}
+
+// decodeGeneral is decode for plans with strings, bytes or range checked
+// numbers.
+func (pl *plan) decodeGeneral(b []byte, base unsafe.Pointer, alias bool) error {
 	if !pl.variable && len(b) != pl.size {
-		return pl.sizeErr(len(b))
+		return pl.s.sizeErr(len(b))
 	}
 	pos := 0
 	for i := range pl.ops {
@@ -250,14 +397,26 @@ func (pl *plan) decode(b []byte, base unsafe.Pointer, alias bool) error {
 			*(*uint64)(p) = binary.BigEndian.Uint64(q)
 			pos += 8
 		case opStrVar:
-			s, err := lengthPrefixed(q, o.n)
-			if err != nil {
+			if len(q) < wire.LengthSize {
+				return o.truncated(len(q), wire.LengthSize)
+			}
+			n := uint64(binary.BigEndian.Uint32(q))
+			if n > uint64(len(q)-wire.LengthSize) || n > uint64(o.max) {
+				_, err := lengthPrefixed(q, o.n) // the detailed error
 				return &FieldError{Field: o.name, Err: err}
 			}
+			s := q[wire.LengthSize : wire.LengthSize+n]
 			if !utf8.Valid(s) {
 				return &FieldError{Field: o.name, Err: ErrInvalidUTF8}
 			}
-			*(*string)(p) = makeString(s, alias)
+			switch {
+			case len(s) == 0:
+				*(*string)(p) = ""
+			case alias:
+				*(*string)(p) = unsafe.String(&s[0], len(s))
+			default:
+				*(*string)(p) = string(s)
+			}
 			pos += wire.LengthSize + len(s)
 		default:
 			n, err := o.decodeSlow(q, p, alias)
@@ -275,26 +434,6 @@ func (pl *plan) decode(b []byte, base unsafe.Pointer, alias bool) error {
 
 func (o *op) truncated(have, want int) error {
 	return &FieldError{Field: o.name, Err: truncated(have, want)}
-}
-
-// sizeErr reports a payload of n bytes given to a fixed plan.
-func (pl *plan) sizeErr(n int) error {
-	if n > pl.size {
-		return &FieldError{Err: trailing(n - pl.size)}
-	}
-	pos := 0
-	for i := range pl.ops {
-		o := &pl.ops[i]
-		size := o.n
-		if o.code < opStrFixed {
-			size = o.format.Size()
-		}
-		if pos+size > n {
-			return o.truncated(n-pos, size)
-		}
-		pos += size
-	}
-	return &FieldError{Err: truncated(n, pl.size)}
 }
 
 // decodeSlow handles the less common ops; it returns the bytes read.

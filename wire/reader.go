@@ -13,8 +13,8 @@ const DefaultReadBufferSize = 4096
 // returned by ReadFrame, payload included, is valid only until the next call
 // to ReadFrame. The declared length of a variable frame is checked against
 // the maximum payload size before the buffer grows or anything more is read,
-// and a buffer grown for a large frame is released once that frame has been
-// consumed, so an idle reader holds only its initial buffer.
+// and a buffer grown past 64 KiB for a large frame is released once that
+// frame has been consumed.
 //
 // A FrameReader is not safe for concurrent use: one goroutine owns it.
 type FrameReader struct {
@@ -88,12 +88,16 @@ func (fr *FrameReader) take(typ uint64, payloadAt, n int) (Frame, error) {
 	return Frame{Type: typ, Payload: b[payloadAt:end:end], Len: n}, nil
 }
 
-// release drops a buffer grown for a large frame once it has been consumed,
-// and moves a small remainder to the front.
+// keepBuffer is the largest buffer a FrameReader keeps once the frame it
+// was grown for has been consumed; a larger one is released, so that one
+// big frame does not pin its memory for the life of the connection.
+const keepBuffer = 64 << 10
+
+// release rewinds an empty buffer and drops one grown past keepBuffer.
 func (fr *FrameReader) release() {
 	if fr.start == fr.end {
 		fr.start, fr.end = 0, 0
-		if cap(fr.buf) > fr.initial {
+		if cap(fr.buf) > max(fr.initial, keepBuffer) {
 			fr.buf = nil
 		}
 	}

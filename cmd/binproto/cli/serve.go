@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// serveConfig holds the settings of `binproto serve`.
+type serveConfig struct {
+	// Addr is the host:port to listen on.
+	Addr string
+	// TLSCert and TLSKey are PEM files; both or neither must be given.
+	TLSCert, TLSKey string
+	// Checksum enables per-message checksums.
+	Checksum bool
+	// UDP serves over UDP instead of TCP.
+	UDP bool
+}
+
+// serveBinproto runs a binproto server with cfg until ctx ends, logging to
+// out. A build that includes the binproto driver replaces it from the
+// driver file's init function.
+var serveBinproto = func(ctx context.Context, cfg serveConfig, out io.Writer) error {
+	return errors.New("binproto server not available in this build")
+}
+
+// newServeCmd builds `binproto serve`.
+func newServeCmd() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a binproto server (for `bench --addr` from elsewhere)",
+		Long: "serve runs a binproto server until interrupted, so that `binproto bench --addr HOST:PORT`\n" +
+			"can benchmark it from another process or machine.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return usagef("--tls-cert and --tls-key must be given together")
+			}
+			if cfg.UDP && cfg.TLSCert != "" {
+				return usagef("--udp cannot be combined with TLS")
+			}
+			return serveBinproto(cmd.Context(), cfg, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:7700", "`HOST:PORT` to listen on")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate `FILE` (PEM); needs --tls-key")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key `FILE` (PEM); needs --tls-cert")
+	f.BoolVar(&cfg.Checksum, "checksum", false, "check a checksum on every message")
+	f.BoolVar(&cfg.UDP, "udp", false, "serve over UDP instead of TCP")
+	return cmd
+}

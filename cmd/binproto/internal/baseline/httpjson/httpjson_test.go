@@ -1,0 +1,188 @@
+package httpjson
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+)
+
+func started(t *testing.T, cfg Config) (*Target, bench.Endpoint) {
+	t.Helper()
+	tg := New(cfg)
+	ep, err := tg.Start(context.Background())
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := tg.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return tg, ep
+}
+
+func dial(t *testing.T, tg *Target) bench.Client {
+	t.Helper()
+	c, err := tg.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestEmbeddedRoundTrips(t *testing.T) {
+	tg, ep := started(t, Config{})
+	if !ep.Embedded || !strings.HasPrefix(ep.Addr, "127.0.0.1:") || tg.Name() != DefaultName {
+		t.Fatalf("endpoint %+v name %q", ep, tg.Name())
+	}
+	c := dial(t, tg)
+	ctx := context.Background()
+	tricky := []bench.Sensor{
+		{S1: 0.1, S2: -0.2, S3: 1.0 / 3, S4: math.Pi},
+		{S1: math.MaxFloat32, S2: math.SmallestNonzeroFloat32, S3: -0, S4: 16777217},
+		{S1: 1e-38, S2: -3.4e38, S3: 123456.789, S4: 0},
+	}
+	for _, s := range tricky {
+		got, err := c.Sensor(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != s {
+			t.Fatalf("sensor %+v came back as %+v", s, got)
+		}
+	}
+	for _, size := range []int{0, 1, 1000, 300000} {
+		p := bytes.Repeat([]byte{0, 0xff, 7}, size/3+1)[:size]
+		got, err := c.Echo(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, p) {
+			t.Fatalf("echo of %d bytes differs", size)
+		}
+	}
+	if c.WireBytes() < 2*300000 {
+		t.Fatalf("wire bytes %d: the 300 kB echo alone is more", c.WireBytes())
+	}
+}
+
+func TestOneWayCountsPerClient(t *testing.T) {
+	tg, _ := started(t, Config{})
+	a, b := dial(t, tg), dial(t, tg)
+	ctx := context.Background()
+	for i := range 5 {
+		if err := a.SendSensor(ctx, bench.Sensor{S1: float32(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Send(ctx, []byte("payload")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.Flush(ctx); err != nil || n != 10 {
+		t.Fatalf("client a: %d, %v; want 10", n, err)
+	}
+	if n, err := b.Flush(ctx); err != nil || n != 1 {
+		t.Fatalf("client b: %d, %v; want 1", n, err)
+	}
+	before := a.WireBytes()
+	if err := a.Send(ctx, []byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	sent := a.WireBytes() - before
+	// Request line, headers and a 204 status line: well over the payload.
+	if sent < 100 || sent > 1000 {
+		t.Fatalf("one-way message took %d wire bytes", sent)
+	}
+}
+
+func TestServerRejectsBadRequests(t *testing.T) {
+	srv := httptest.NewServer(NewHandler())
+	defer srv.Close()
+	post := func(path, body string, header bool) int {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
+		if header {
+			req.Header.Set(ClientHeader, "t")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	cases := []struct {
+		path, body string
+		header     bool
+		want       int
+	}{
+		{"/sensor", "not json", true, http.StatusBadRequest},
+		{"/echo", `{"data": "!!!"}`, true, http.StatusBadRequest},
+		{"/send", `{"data": "AAEC"}`, false, http.StatusBadRequest},
+		{"/count", `{}`, false, http.StatusBadRequest},
+		{"/send", `{"data": "AAEC"}`, true, http.StatusNoContent},
+		{"/nope", `{}`, true, http.StatusNotFound},
+	}
+	for _, c := range cases {
+		if got := post(c.path, c.body, c.header); got != c.want {
+			t.Errorf("POST %s %q: status %d, want %d", c.path, c.body, got, c.want)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/sensor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /sensor: status %d", resp.StatusCode)
+	}
+}
+
+func TestExternalServer(t *testing.T) {
+	srv := httptest.NewServer(NewHandler())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	tg, ep := started(t, Config{Addr: addr, Name: "ext"})
+	if ep.Embedded || ep.Addr != addr || tg.Name() != "ext" {
+		t.Fatalf("endpoint %+v", ep)
+	}
+	c := dial(t, tg)
+	if _, err := c.Echo(context.Background(), []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+
+	dead := New(Config{Addr: "127.0.0.1:1"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := dead.Start(ctx); err == nil {
+		t.Fatal("Start succeeded against a closed port")
+	}
+	if _, err := New(Config{}).Dial(ctx); err == nil {
+		t.Fatal("Dial succeeded before Start")
+	}
+}
+
+func TestClientReportsServerErrors(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	c := newClient(strings.TrimPrefix(srv.URL, "http://"))
+	defer c.Close()
+	_, err := c.Sensor(context.Background(), bench.Sensor{})
+	if err == nil || !strings.Contains(err.Error(), "status 500") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,26 @@
+// Package bench runs the binproto benchmark suite against a set of targets
+// (systems under test) and returns the figures as a report.Results.
+//
+// A target is anything that implements Target and Client: the HTTP/JSON
+// baseline lives in internal/baseline/httpjson, and the binproto driver is a
+// single file that implements the same two interfaces. Run executes, for
+// every round, every selected workload on every target, so that every
+// figure of a target has a baseline figure measured in the same run:
+//
+//   - fixed: the 16-byte "sensor" message (four float32), request/response
+//     on one connection with every reply checked for equality, and one-way
+//     streaming (batched when the client implements BatchSender) whose
+//     throughput counts only messages the server confirms at a final Flush;
+//   - variable: the same two modes with opaque payloads of each configured
+//     size, giving msgs/s and MB/s scaling curves;
+//   - realistic: many clients ramped up over a short period, each following
+//     an open-loop schedule (random think times, random sizes, a mix of
+//     request/response and one-way messages); latency is measured from each
+//     message's intended send time, so a slow server cannot hide its delay
+//     by slowing the senders down (no coordinated omission).
+//
+// Each phase records throughput, latency percentiles (HdrHistogram), errors,
+// bytes on the wire per message, allocations per message, CPU, peak RSS and
+// GC pauses. CPU, RSS, allocation and GC figures cover the whole process:
+// with an embedded server they include the server's work too.
+package bench

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every check of every module: gofmt, go vet, the tests with the race
+# detector, and each fuzz target for a bounded time (FUZZTIME, default 10s).
+# Usage: scripts/test.sh            (from anywhere in the repository)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+fuzztime="${FUZZTIME:-10s}"
+modules=(. cmd/binproto examples)
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+for m in "${modules[@]}"; do
+  echo "== go vet ($m)"
+  (cd "$m" && go vet ./...)
+done
+
+for m in "${modules[@]}"; do
+  echo "== go test -race ($m)"
+  (cd "$m" && go test -race -count=1 -timeout 20m ./...)
+done
+
+echo "== fuzz targets, ${fuzztime} each"
+for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
+  dir=$(dirname "$f")
+  for t in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | cut -d' ' -f2); do
+    echo "-- $dir $t"
+    (cd "$dir" && go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" .)
+  done
+done
+echo "== all checks passed"
