@@ -38,7 +38,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	if bench.enabled() {
-		return bench.run(*addr, out)
+		return bench.run(fs, *addr, out)
 	}
 	proto, err := quickstart.Protocol(quickstart.Options{Checksum: *checksum, UDP: *udp})
 	if err != nil {
