@@ -27,6 +27,11 @@ type ClientOptions struct {
 	// ReceiveQueue bounds the messages queued for Receive; further ones are
 	// dropped, logged and counted in Stats.Unsolicited. Default 256.
 	ReceiveQueue int
+	// Auth, when set, authenticates the connection as soon as Dial has
+	// connected, within Dial's context and connect timeout; Dial fails if
+	// it fails (the error wraps ErrAuthFailed for the built-in ones).
+	// NewClient does not run it. See TokenCredentials, HMACCredentials.
+	Auth ClientAuthenticator
 }
 
 // Client is a connection to a binproto server. All methods are safe for
@@ -46,7 +51,7 @@ type Client struct {
 	mu      sync.Mutex // orders pending with the frames on the wire
 	pending []*call    // requests awaiting replies, oldest first from head
 	head    int
-	err     error // set once the connection is gone
+	err     error       // set once the connection is gone
 	shut    atomic.Bool // Close was called
 }
 
@@ -97,7 +102,14 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	return NewClient(nc, p, opts), nil
+	cl := NewClient(nc, p, opts)
+	if opts.Auth != nil {
+		if err := opts.Auth.Authenticate(ctx, cl); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
+	return cl, nil
 }
 
 // NewClient runs a client over an established connection nc (a net.Pipe,
@@ -136,15 +148,26 @@ func (cl *Client) Stats() Stats { return cl.stats.snapshot() }
 func (cl *Client) Conn() *Conn { return cl.conn }
 
 // Close closes the connection; pending requests fail with ErrClientClosed.
-// Safe to call more than once.
+// Messages already queued by Send are written first (within the write
+// timeout). Safe to call more than once.
 func (cl *Client) Close() error {
-	cl.shut.Store(true)
+	if !cl.shut.Swap(true) {
+		t := cl.proto.cfg.WriteTimeout
+		if t <= 0 {
+			t = DefaultTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), t)
+		cl.conn.w.Wait(ctx)
+		cancel()
+	}
 	cl.conn.Close()
 	<-cl.conn.done
 	return nil
 }
 
-// Send sends a one-way message. An encoding error fails this call only.
+// Send sends a one-way message: it returns once the message is queued (see
+// Conn.Send); Close writes what is queued before closing. An encoding error
+// fails this call only.
 func (cl *Client) Send(ctx context.Context, out Outgoing) error {
 	if err := cl.usable(); err != nil {
 		return err
@@ -406,6 +429,9 @@ func (cl *Client) popCall() *call {
 	}
 	return k
 }
+
+// unknownType implements peer: a client has nothing to answer.
+func (cl *Client) unknownType(*Conn) {}
 
 // closed implements peer: every pending request fails at once.
 func (cl *Client) closed(c *Conn, err error) {

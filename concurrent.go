@@ -47,15 +47,22 @@ func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, n int) (CloseReason, e
 		reply := getBuffer(c.proto)
 		m := &Message{Type: MessageType(fr.Type), Payload: *payload, Conn: c, proto: c.proto, replyBuf: reply}
 		out, reason, err := c.serve(c.ctx, h, m)
-		putBuffer(c.proto, payload)
 		r := result{ready: true, reason: reason, err: err}
 		if err == nil && out.ok {
+			// Encoded before the payload is recycled: out may refer to it,
+			// as it may on the sequential path.
 			if err := c.proto.appendReply(reply, out); err != nil {
+				c.log.Warn("binproto: reply not encodable", "type", out.Type, "err", err)
+				c.stats.add(&c.stats.handlerErrors, 1)
 				r.reason, r.err = CloseHandlerError, err
 			} else {
 				r.buf = reply
+				if out.Type == c.proto.cfg.NotFoundType {
+					c.stats.add(&c.stats.notFound, 1)
+				}
 			}
 		}
+		putBuffer(c.proto, payload)
 		if r.buf == nil {
 			putBuffer(c.proto, reply)
 		}

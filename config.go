@@ -2,6 +2,8 @@ package binproto
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/schema"
@@ -105,7 +107,14 @@ type Protocol struct {
 	cfg     Config
 	framing wire.Framing
 	types   map[MessageType]*Structure
+
+	codecMu sync.Mutex                         // serialises writers of codecs
+	codecs  atomic.Pointer[map[codecKey]error] // checkCodec's verdicts
+	dense   []typeSlot                         // checkCodec's fast path, by type below maxDenseType
 }
+
+// maxDenseType bounds the message types checkCodec looks up in a slice.
+const maxDenseType = 4096
 
 // NewProtocol validates cfg, applies the defaults and compiles the framing.
 // Every error is a *ConfigError wrapping ErrInvalidConfig.
@@ -131,6 +140,14 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 		return nil, err
 	}
 	p := &Protocol{cfg: cfg, types: cfg.Types}
+	for t, st := range cfg.Types {
+		if t < maxDenseType {
+			if int(t) >= len(p.dense) {
+				p.dense = append(p.dense, make([]typeSlot, int(t)+1-len(p.dense))...)
+			}
+			p.dense[t].s = st
+		}
+	}
 	p.framing = wire.Framing{
 		Header:     header,
 		Checksum:   cfg.Checksum,

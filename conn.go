@@ -37,6 +37,7 @@ type Conn struct {
 
 	state    atomic.Int32 // connIdle, connActive or connDraining
 	inflight *inflight    // concurrent handlers; created by the read loop
+	sec      *connSec     // auth and rate-limit state (auth.go); set before the read loop
 
 	// Owned by the read loop.
 	rd          *wire.FrameReader
@@ -57,21 +58,29 @@ type peer interface {
 	// dispatch handles one frame; a non-nil error closes the connection
 	// with the given reason.
 	dispatch(c *Conn, fr wire.Frame) (CloseReason, error)
+	// unknownType is called when the read loop stopped at a frame of an
+	// unknown type, before the connection closes.
+	unknownType(c *Conn)
 	// closed is called once, after the read loop has exited.
 	closed(c *Conn, err error)
 }
 
 func newConn(p *Protocol, nc net.Conn, pr peer, log *slog.Logger, st *counters) *Conn {
 	c := &Conn{proto: p, nc: nc, peer: pr, log: log, stats: st, done: make(chan struct{})}
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.ctx, c.cancel = context.WithCancelCause(context.WithValue(context.Background(), connKey{}, c))
 	cfg := &p.cfg
 	c.w = conn.NewWriter(nc, conn.WriterOptions{
 		Timeout:    cfg.WriteTimeout,
 		MaxQueued:  cfg.MaxQueuedBytes,
 		NoCoalesce: cfg.DisableFastPath || cfg.Transport == UDP,
+		NoPool:     cfg.DisableFastPath,
 		OnError:    func(err error) { c.closeWith(CloseWriteError, err) },
 	})
-	c.rd = wire.NewFrameReader(nc, &p.framing, cfg.BufferSize)
+	var r io.Reader = nc
+	if !cfg.DisableFastPath {
+		r = conn.NewBurstReader(nc) // fewer read calls for streams of frames
+	}
+	c.rd = wire.NewFrameReader(r, &p.framing, cfg.BufferSize)
 	c.rd.BeforeRead = c.beforeRead
 	return c
 }
@@ -99,20 +108,16 @@ func (c *Conn) TLSState() (tls.ConnectionState, bool) {
 }
 
 // Send encodes out and queues it on the connection, waiting while the
-// outbound queue is full until ctx is done. An encoding error fails this
-// call only; the connection stays up.
+// outbound queue is full until ctx is done. It returns once the message is
+// queued: it is written in the background, coalesced with other queued
+// messages, in the order of the calls. An encoding error fails this call
+// only; the connection stays up.
 func (c *Conn) Send(ctx context.Context, out Outgoing) error {
-	buf := getBuffer(c.proto)
-	defer putBuffer(c.proto, buf)
-	b, err := c.proto.AppendFrame((*buf)[:0], out)
-	*buf = b
+	n, err := c.w.SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.proto.AppendFrame(dst, out) })
 	if err != nil {
 		return err
 	}
-	if err := c.w.Write(ctx, b); err != nil {
-		return err
-	}
-	c.stats.sent(len(b))
+	c.stats.sent(n)
 	return nil
 }
 
@@ -139,34 +144,61 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 // readLoop is the connection's one reading goroutine.
 func (c *Conn) readLoop() {
 	err := c.handshake()
-	for err == nil {
-		var fr wire.Frame
-		fr, err = c.rd.ReadFrame()
-		c.armed = false
-		if err != nil {
-			break
-		}
-		c.stats.received(fr.Len)
-		if !c.state.CompareAndSwap(connIdle, connActive) && c.state.Load() != connDraining {
-			break
-		}
-		var reason CloseReason
-		if reason, err = c.peer.dispatch(c, fr); err != nil {
-			c.closeWith(reason, err)
-			break
-		}
-		c.state.CompareAndSwap(connActive, connIdle)
+	if err == nil {
+		err = c.secStart() // authentication begins (auth.go)
+	}
+	if err == nil {
+		err = c.readFrames()
 	}
 	reason := c.classify(err)
-	if reason == CloseShutdown || reason == ClosePeer {
+	switch reason {
+	case CloseShutdown, ClosePeer:
 		// Graceful: let in-flight handlers finish and replies flush first.
 		c.waitHandlers()
 		c.w.Wait(c.ctx)
+	case CloseUnknownType:
+		// The replies to the frames before it go first, then the peer's
+		// last word (a server's NOT_FOUND), then the connection closes.
+		c.waitHandlers()
+		c.peer.unknownType(c)
+		c.w.Wait(c.ctx)
 	}
 	c.closeWith(reason, err)
-	c.peer.closed(c, err)
+	// Counted before peer.closed, which lets Shutdown return.
 	c.stats.closed(c.reason)
+	c.peer.closed(c, err)
 	close(c.done)
+}
+
+// readFrames reads and dispatches frames until an error, which it returns
+// (nil when the loop stops for the server's drain). A handler that panics
+// on this goroutine closes the connection (CloseHandlerPanic); recovering
+// here, once, rather than around every handler call keeps the per-frame
+// path lean.
+func (c *Conn) readFrames() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			var reason CloseReason
+			_, reason, err = c.panicked(c.msg.Type, r)
+			c.closeWith(reason, err)
+		}
+	}()
+	for {
+		fr, err := c.rd.ReadFrame()
+		c.armed = false
+		if err != nil {
+			return err
+		}
+		c.stats.received(fr.Len)
+		if !c.state.CompareAndSwap(connIdle, connActive) && c.state.Load() != connDraining {
+			return nil
+		}
+		if reason, err := c.peer.dispatch(c, fr); err != nil {
+			c.closeWith(reason, err)
+			return err
+		}
+		c.state.CompareAndSwap(connActive, connIdle)
+	}
 }
 
 // handshake completes a TLS handshake within the read timeout.
@@ -184,6 +216,9 @@ func (c *Conn) handshake() error {
 
 // classify names the reason a read loop ended with err.
 func (c *Conn) classify(err error) CloseReason {
+	if r, ok := c.secClassify(err); ok {
+		return r
+	}
 	var unknown *wire.UnknownTypeError
 	switch {
 	case err == nil, errors.Is(err, io.EOF):
@@ -252,22 +287,34 @@ func (c *Conn) startDrain() {
 	}
 }
 
-// serve runs h for c.msg, recovering a panic into an error.
+// serve runs h for m, recovering a panic into an error.
 func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, reason CloseReason, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.stats.add(&c.stats.handlerPanics, 1)
-			c.log.Error("binproto: handler panic", "type", m.Type, "remote", c.nc.RemoteAddr(), "panic", r)
-			out, reason, err = NoReply, CloseHandlerPanic, fmt.Errorf("binproto: handler for type %d panicked: %v", m.Type, r)
+			out, reason, err = c.panicked(m.Type, r)
 		}
 	}()
-	out, err = h.ServeMessage(ctx, m)
+	return c.call(ctx, h, m)
+}
+
+// call runs h for m; a panic is left to the caller to recover (see serve
+// and readFrames).
+func (c *Conn) call(ctx context.Context, h Handler, m *Message) (Outgoing, CloseReason, error) {
+	out, err := h.ServeMessage(ctx, m)
 	if err != nil {
 		c.stats.add(&c.stats.handlerErrors, 1)
 		c.log.Warn("binproto: handler error", "type", m.Type, "remote", c.nc.RemoteAddr(), "err", err)
 		return NoReply, CloseHandlerError, err
 	}
 	return out, "", nil
+}
+
+// panicked records a handler panic r for a message of type t and returns
+// the error the connection closes with.
+func (c *Conn) panicked(t MessageType, r any) (Outgoing, CloseReason, error) {
+	c.stats.add(&c.stats.handlerPanics, 1)
+	c.log.Error("binproto: handler panic", "type", t, "remote", c.nc.RemoteAddr(), "panic", r)
+	return NoReply, CloseHandlerPanic, fmt.Errorf("binproto: handler for type %d panicked: %v", t, r)
 }
 
 // reply encodes out into buf and writes it.
@@ -288,10 +335,11 @@ func (c *Conn) writeReply(buf *[]byte, out Outgoing) (CloseReason, error) {
 }
 
 // handle runs the handler for the frame in the read loop and writes its
-// reply; the common dispatch step of servers and clients.
+// reply; the common dispatch step of servers and clients. A panic is
+// recovered by readFrames (handleSafe recovers it itself).
 func (c *Conn) handle(h Handler, fr wire.Frame) (CloseReason, error) {
 	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto, replyBuf: &c.reply}
-	out, reason, err := c.serve(c.ctx, h, &c.msg)
+	out, reason, err := c.call(c.ctx, h, &c.msg)
 	c.msg.Payload = nil
 	if err != nil || !out.ok {
 		return reason, err
@@ -301,6 +349,17 @@ func (c *Conn) handle(h Handler, fr wire.Frame) (CloseReason, error) {
 		c.reply = nil
 	}
 	return reason, err
+}
+
+// handleSafe is handle with a handler panic recovered into an error, for
+// loops that outlive a failed handler (a packet server's).
+func (c *Conn) handleSafe(h Handler, fr wire.Frame) (reason CloseReason, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			_, reason, err = c.panicked(MessageType(fr.Type), r)
+		}
+	}()
+	return c.handle(h, fr)
 }
 
 // Buffers for encoding outgoing frames, pooled on the fast path.

@@ -15,10 +15,24 @@
 //		},
 //	})
 //	srv := &binproto.Server{Protocol: proto}
-//	binproto.HandleTyped(srv, SensorData, sensorCodec, func(ctx context.Context, c *binproto.Conn, s *Sensor) (binproto.Reply, error) {
-//		return binproto.TypedReply(SensorData, sensorCodec, s), nil
+//	binproto.HandleTyped(srv, SensorData, sensorCodec, func(ctx context.Context, c *binproto.Conn, s *Sensor) (binproto.Outgoing, error) {
+//		return binproto.Typed(SensorData, sensorCodec, s), nil // echo
 //	})
 //	err = srv.ListenAndServe("127.0.0.1:9000")
+//
+// and on the client side:
+//
+//	cl, err := binproto.Dial(ctx, proto, "127.0.0.1:9000", nil)
+//	var back Sensor
+//	_, err = binproto.RequestTyped(ctx, cl, binproto.Typed(SensorData, sensorCodec, &s), sensorCodec, &back)
+//	reply, err := cl.Request(ctx, binproto.Msg(Status, map[string]any{"status_code": 200, "message": "ok"}))
+//
+// Requests on one client are pipelined and matched to replies in order;
+// Send is one-way; SendBatch and SendBatchTyped write many messages at once;
+// a server pushes with Conn.Send and a client takes pushes with
+// ClientOptions.Handlers or Client.Receive. Server.Shutdown drains
+// gracefully. Authentication, rate limits and validators are described in
+// SECURITY.md.
 //
 // The frame layout, the not-found reply and every place where binproto
 // deliberately differs from the Python package (always in behaviour, never

@@ -84,6 +84,7 @@ type TypedHandlerFunc[T any] func(ctx context.Context, c *Conn, msg *T) (Outgoin
 type typedHandler[T any] struct {
 	codec *Codec[T]
 	fn    TypedHandlerFunc[T]
+	spare atomic.Pointer[T] // one value kept at hand: the common, sequential case
 	pool  sync.Pool
 }
 
@@ -93,23 +94,35 @@ func NewTypedHandler[T any](c *Codec[T], fn TypedHandlerFunc[T]) Handler {
 	return &typedHandler[T]{codec: c, fn: fn, pool: sync.Pool{New: func() any { return new(T) }}}
 }
 
-func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (Outgoing, error) {
+func (h *typedHandler[T]) get() *T {
+	if v := h.spare.Swap(nil); v != nil {
+		return v
+	}
+	return h.pool.Get().(*T)
+}
+
+func (h *typedHandler[T]) put(v *T) {
+	var zero T
+	*v = zero
+	if !h.spare.CompareAndSwap(nil, v) {
+		h.pool.Put(v)
+	}
+}
+
+func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (out Outgoing, err error) {
 	if err := m.proto.checkCodec(m.Type, h.codec.Structure()); err != nil {
 		return NoReply, err
 	}
-	v := h.pool.Get().(*T)
-	defer func() {
-		var zero T
-		*v = zero
-		h.pool.Put(v)
-	}()
-	if err := h.codec.DecodePayload(m.Payload, v); err != nil {
+	v := h.get() // not returned if fn panics: the garbage collector takes it
+	if err = h.codec.DecodePayload(m.Payload, v); err != nil {
+		h.put(v)
 		return NoReply, err
 	}
-	out, err := h.fn(ctx, m.Conn, v)
+	out, err = h.fn(ctx, m.Conn, v)
 	if err == nil && out.ok && out.val == any(v) {
 		// The reply refers to the pooled value: encode it before it is reused.
-		return m.encodeNow(out)
+		out, err = m.encodeNow(out)
 	}
+	h.put(v)
 	return out, err
 }

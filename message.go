@@ -2,6 +2,8 @@ package binproto
 
 import (
 	"fmt"
+	"slices"
+	"sync/atomic"
 
 	"github.com/binproto/binproto/wire"
 )
@@ -102,10 +104,8 @@ func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
 		return dst, &wire.UnknownTypeError{Type: uint64(o.Type)}
 	}
 	start := len(dst)
-	dst, err := p.framing.BeginFrame(dst, uint64(o.Type), sh.Variable)
-	if err != nil {
-		return dst[:start], err
-	}
+	dst = p.appendHeader(dst, o.Type, sh.Variable)
+	var err error
 	if o.enc != nil {
 		if err := p.checkCodec(o.Type, o.enc.structure()); err != nil {
 			return dst[:start], err
@@ -119,6 +119,21 @@ func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
 		return dst[:start], fmt.Errorf("message type %d: %w", o.Type, err)
 	}
 	return p.framing.FinishFrame(dst, start, sh.Variable)
+}
+
+// appendHeader appends the header of a frame of the configured type t and,
+// for a variable shape, room for the length that FinishFrame fills in: what
+// wire.Framing.BeginFrame does, less its check that t fits the header
+// format, which NewProtocol made once for every configured type.
+func (p *Protocol) appendHeader(dst []byte, t MessageType, variable bool) []byte {
+	n, hs := len(dst), p.framing.Header.Size()
+	size := hs
+	if variable {
+		size += wire.LengthSize
+	}
+	dst = slices.Grow(dst, size)[:n+size]
+	p.framing.Header.PutBits(dst[n:], uint64(t))
+	return dst
 }
 
 // AppendMessage appends the frame of a message of type t with the given
@@ -138,19 +153,73 @@ func (p *Protocol) Decode(buf []byte) (*Message, error) {
 }
 
 // checkCodec reports ErrStructureMismatch when s does not have the shape of
-// the structure configured for t.
+// the structure configured for t. It runs for every typed encode and
+// decode, so the verdict for a structure other than the configured one is
+// computed once and remembered.
 func (p *Protocol) checkCodec(t MessageType, s *Structure) error {
+	if t < MessageType(len(p.dense)) {
+		slot := &p.dense[t]
+		if s != nil && (slot.s == s || slot.ok.Load() == s) {
+			return nil
+		}
+	}
 	cs := p.types[t]
 	if cs == s {
 		return nil
 	}
-	if cs == nil {
-		return &wire.UnknownTypeError{Type: uint64(t)}
+	key := codecKey{t, s}
+	if m := p.codecs.Load(); m != nil {
+		if err, ok := (*m)[key]; ok {
+			return err
+		}
 	}
-	if cs.Variable() != s.Variable() || cs.Size() != s.Size() || len(cs.Fields()) != len(s.Fields()) {
-		return fmt.Errorf("%w: message type %d", ErrStructureMismatch, t)
+	var err error
+	switch {
+	case cs == nil:
+		err = &wire.UnknownTypeError{Type: uint64(t)}
+	case cs.Variable() != s.Variable() || cs.Size() != s.Size() || len(cs.Fields()) != len(s.Fields()):
+		err = fmt.Errorf("%w: message type %d", ErrStructureMismatch, t)
 	}
-	return nil
+	p.rememberCodec(key, err)
+	if err == nil && t < MessageType(len(p.dense)) {
+		p.dense[t].ok.Store(s)
+	}
+	return err
+}
+
+// typeSlot is the fast path of checkCodec for one small message type: its
+// configured structure and the last other structure found to match it.
+type typeSlot struct {
+	s  *Structure
+	ok atomic.Pointer[Structure]
+}
+
+// codecKey identifies a structure used with a message type.
+type codecKey struct {
+	t MessageType
+	s *Structure
+}
+
+// maxCodecChecks bounds the verdicts a Protocol remembers.
+const maxCodecChecks = 1024
+
+// rememberCodec records checkCodec's verdict for key (copy on write: the
+// lookups take no lock).
+func (p *Protocol) rememberCodec(key codecKey, err error) {
+	p.codecMu.Lock()
+	defer p.codecMu.Unlock()
+	old := p.codecs.Load()
+	if old != nil && len(*old) >= maxCodecChecks {
+		return
+	}
+	next := make(map[codecKey]error, 1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
+	}
+	next[key] = err
+	p.codecs.Store(&next)
 }
 
 // preEncoded marks an Outgoing whose frame is already in a reply buffer;

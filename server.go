@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -33,7 +34,30 @@ type Server struct {
 	// handlers of a connection run one at a time, as in the Python package.
 	MaxConcurrentHandlers int
 
+	// Auth, when set, authenticates every TCP and TLS connection before any
+	// handler sees its messages; see Authenticator and SECURITY.md.
+	// ServePacket refuses to serve a server with Auth.
+	Auth Authenticator
+	// AuthTimeout bounds the time from the end of the TLS handshake to
+	// authentication. Default 5 s; negative: none.
+	AuthTimeout time.Duration
+	// MaxPreAuthBytes bounds the bytes a connection may send before it has
+	// authenticated. Default 16 KiB.
+	MaxPreAuthBytes int
+	// RateLimit bounds messages and bytes per second per connection and per
+	// client IP, and connections per IP. The zero value limits nothing.
+	RateLimit RateLimit
+	// OnInvalid says what happens to a message a validator (see Validate)
+	// rejects. The zero value closes the connection.
+	OnInvalid Refusal
+	// AllowUDPAmplification lets ServePacket send a reply larger than the
+	// datagram it answers. Off by default: such replies are dropped and
+	// counted in Stats.AmplificationDrops, so that a spoofed source address
+	// cannot turn the server into an amplifier.
+	AllowUDPAmplification bool
+
 	handlers handlerSet
+	sec      serverSec // auth, rate limits, validators (security.go)
 	stats    counters
 
 	mu        sync.Mutex
@@ -139,30 +163,98 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		backoff = 0
-		s.serveConn(nc)
+		if c := s.serveConn(nc); c != nil {
+			go c.readLoop()
+		}
 	}
 }
 
-func (s *Server) serveConn(nc net.Conn) {
+// ServeConn serves one already-accepted connection nc (from a listener of
+// your own, a net.Pipe, a Unix socket...) and returns once it has closed.
+// If TLSConfig is set and nc is not already a *tls.Conn, nc is wrapped as
+// the server side of a TLS connection. MaxConnections, Shutdown and Close
+// apply to it as to connections accepted by Serve; after Shutdown or Close
+// nc is closed at once.
+func (s *Server) ServeConn(nc net.Conn) {
+	if err := s.init(); err != nil {
+		nc.Close()
+		return
+	}
+	if _, ok := nc.(*tls.Conn); !ok && s.TLSConfig != nil {
+		nc = tls.Server(nc, tlsFloor(s.TLSConfig))
+	}
+	if c := s.serveConn(nc); c != nil {
+		c.readLoop()
+	}
+}
+
+// serveConn registers nc and returns its Conn, ready for its read loop; or
+// closes nc and returns nil when it is over MaxConnections or the server is
+// closing.
+func (s *Server) serveConn(nc net.Conn) *Conn {
 	if s.MaxConnections > 0 && s.stats.active.Load() >= int64(s.MaxConnections) {
 		s.stats.rejected.Add(1)
 		s.stats.closed(CloseLimit)
 		nc.Close()
-		return
+		return nil
 	}
 	c := newConn(s.Protocol, nc, s, s.logger(), &s.stats)
+	if !s.secAdmit(c) { // connections per IP (security.go)
+		return nil
+	}
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		nc.Close()
-		return
+		s.secClosed(c)
+		return nil
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.accepted.Add(1)
 	s.stats.active.Add(1)
-	go c.readLoop()
+	return c
+}
+
+// Broadcast encodes out once and queues it on every TCP (and TLS)
+// connection the server is serving, waiting while a connection's outbound
+// queue is full until ctx is done; as with Conn.Send, the writes happen in
+// the background. It returns the number of connections the
+// message was queued on and the errors of the others, joined. An encoding
+// error is returned alone, before anything is sent. UDP peers are not
+// included: a packet server keeps no connections. Connections that have
+// not yet authenticated (see Server.Auth) are skipped.
+func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err error) {
+	if err := s.init(); err != nil {
+		return 0, err
+	}
+	buf := getBuffer(s.Protocol)
+	defer putBuffer(s.Protocol, buf)
+	b, err := s.Protocol.AppendFrame((*buf)[:0], out)
+	*buf = b
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, c := range conns {
+		if !c.authorized() {
+			continue // not authenticated yet (auth.go)
+		}
+		if werr := c.w.Send(ctx, b); werr != nil {
+			errs = append(errs, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
+			continue
+		}
+		c.stats.sent(len(b))
+		sent++
+	}
+	return sent, errors.Join(errs...)
 }
 
 func (s *Server) track(l net.Listener) bool {
@@ -184,6 +276,9 @@ func (s *Server) untrack(l net.Listener) {
 
 // dispatch implements peer for the server side of a connection.
 func (s *Server) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
+	if done, reason, err := s.screen(c, fr); done {
+		return reason, err // authentication, rate limits, validators (security.go)
+	}
 	t := MessageType(fr.Type)
 	if t == s.Protocol.cfg.NotFoundType {
 		return "", nil // a not-found message is never dispatched
@@ -198,33 +293,31 @@ func (s *Server) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
 	return c.handle(h, fr)
 }
 
-// closed implements peer: an unknown type is answered with NOT_FOUND before
-// the connection closes, since its payload cannot be skipped.
+// unknownType implements peer: an unknown type is answered with NOT_FOUND
+// before the connection closes, since its payload cannot be skipped.
+func (s *Server) unknownType(c *Conn) {
+	nf := s.Protocol.framing.AppendNotFound(make([]byte, 0, 8))
+	if err := c.w.Write(c.ctx, nf); err == nil {
+		s.stats.sent(len(nf))
+	}
+}
+
+// closed implements peer.
 func (s *Server) closed(c *Conn, err error) {
 	var unknown *wire.UnknownTypeError
 	if errors.As(err, &unknown) {
 		s.stats.notFound.Add(1)
-		c.log.Info("binproto: unknown message type; answering NOT_FOUND and closing", "type", unknown.Type, "remote", c.nc.RemoteAddr())
-		s.writeFinal(c, s.Protocol.framing.AppendNotFound(nil))
+		c.log.Info("binproto: unknown message type; answered NOT_FOUND and closed", "type", unknown.Type, "remote", c.nc.RemoteAddr())
 	} else if err != nil && c.reason != ClosePeer && c.reason != CloseShutdown && c.reason != CloseLocal {
 		c.log.Info("binproto: connection closed", "reason", c.reason, "remote", c.nc.RemoteAddr(), "err", err)
 	}
 	c.waitHandlers()
+	s.secClosed(c)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.stats.active.Add(-1)
 	s.wg.Done()
-}
-
-// writeFinal writes b straight to a connection that is being closed.
-func (s *Server) writeFinal(c *Conn, b []byte) {
-	if t := s.Protocol.cfg.WriteTimeout; t > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(t))
-	}
-	if n, err := c.nc.Write(b); err == nil {
-		c.stats.sent(n)
-	}
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, lets

@@ -20,7 +20,12 @@ const (
 	CloseMalformed    CloseReason = "malformed"     // an undecodable frame or TLS record
 	CloseHandlerError CloseReason = "handler_error" // a handler returned an error
 	CloseHandlerPanic CloseReason = "handler_panic" // a handler panicked
-	CloseLimit        CloseReason = "limit"         // refused: too many connections
+	CloseLimit        CloseReason = "limit"         // refused: too many connections (in all, or from one IP)
+	CloseAuthFailed   CloseReason = "auth_failed"   // authentication failed (wrong credentials, a frame out of turn)
+	CloseAuthTimeout  CloseReason = "auth_timeout"  // not authenticated within Server.AuthTimeout
+	CloseAuthLimit    CloseReason = "auth_limit"    // over Server.MaxPreAuthBytes before authenticating
+	CloseRateLimit    CloseReason = "rate_limit"    // over a rate limit, with RateLimit.OnExceed closing
+	CloseInvalid      CloseReason = "invalid"       // a message rejected by its validator, with OnInvalid closing
 )
 
 // Stats is a snapshot of a server's or client's counters.
@@ -37,6 +42,10 @@ type Stats struct {
 	HandlerPanics       uint64 // handlers that panicked
 	DatagramsDropped    uint64 // UDP datagrams dropped as oversized or malformed
 	Unsolicited         uint64 // client: messages dropped because the Receive queue was full
+	Authenticated       uint64 // connections that authenticated (failures are in Closes)
+	RateLimited         uint64 // messages refused over a rate limit
+	Invalid             uint64 // messages rejected by a validator
+	AmplificationDrops  uint64 // UDP replies dropped as larger than their request
 	Closes              map[CloseReason]uint64
 }
 
@@ -50,12 +59,14 @@ type counters struct {
 	handlerErrors, handlerPanics  atomic.Uint64
 	datagramsDropped, unsolicited atomic.Uint64
 	closes                        [len(reasonIndex)]atomic.Uint64
+	sec                           secCounters // security.go
 }
 
 var reasonIndex = [...]CloseReason{
 	ClosePeer, CloseLocal, CloseShutdown, CloseIdleTimeout, CloseReadTimeout, CloseReadError,
 	CloseWriteError, CloseUnknownType, CloseTooLarge, CloseChecksum, CloseMalformed,
 	CloseHandlerError, CloseHandlerPanic, CloseLimit,
+	CloseAuthFailed, CloseAuthTimeout, CloseAuthLimit, CloseRateLimit, CloseInvalid,
 }
 
 func (s *counters) add(c *atomic.Uint64, n uint64) { c.Add(n) }
@@ -95,6 +106,7 @@ func (s *counters) snapshot() Stats {
 		Unsolicited:         s.unsolicited.Load(),
 		Closes:              make(map[CloseReason]uint64),
 	}
+	s.sec.fill(&st)
 	for i, r := range reasonIndex {
 		if n := s.closes[i].Load(); n > 0 {
 			st.Closes[r] = n

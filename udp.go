@@ -52,8 +52,20 @@ func isTransientUDP(err error) bool {
 // handled in turn, replies sent to the sender. Oversized and malformed
 // datagrams are dropped and counted. It returns ErrServerClosed after
 // Shutdown or Close; pc is closed when ServePacket returns.
+//
+// A Server reads datagrams only here (and in ListenAndServe with a UDP
+// Protocol): Serve never opens a UDP socket. Since a datagram's source
+// address can be forged, a reply larger than the datagram it answers is
+// dropped and counted in Stats.AmplificationDrops, unless
+// AllowUDPAmplification is set. RateLimit (per source address and per IP)
+// and validators apply; Auth cannot, so a server with an Authenticator is
+// refused with a *ConfigError.
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	if err := s.init(); err != nil {
+		return err
+	}
+	if err := s.checkPacket(); err != nil { // no Auth over UDP (security.go)
+		pc.Close()
 		return err
 	}
 	s.mu.Lock()
@@ -100,7 +112,11 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 		if h == nil {
 			h = NotFoundHandler
 		}
-		if _, err := c.handle(h, fr); err != nil {
+		// Rate limits, validators, no amplification (security.go).
+		if h = s.screenPacket(c, fr, n, h); h == nil {
+			continue
+		}
+		if _, err := c.handleSafe(h, fr); err != nil {
 			s.logger().Info("binproto: datagram not answered", "from", addr, "err", err)
 		}
 	}

@@ -4,9 +4,10 @@
 //
 // Ownership: a connection has exactly one reading goroutine, which owns the
 // frame reader and its buffer. Writes need no goroutine of their own: the
-// goroutine whose frame finds the writer idle becomes the flusher, writes
-// everything queued so far in one Write, and keeps flushing until the queue
-// is empty; frames that arrive meanwhile are appended to the queue and
-// coalesced into the next Write. An idle connection therefore costs one
-// goroutine and no write buffer.
+// goroutine whose frame finds the writer idle becomes the flusher (or, for
+// Writer.Send, a goroutine started for the burst), writes everything queued
+// so far in one vectored write of pooled chunks, and keeps flushing until
+// the queue is empty; frames that arrive meanwhile are appended to the
+// queue and coalesced into the next write. An idle connection therefore
+// costs one goroutine and no write buffer.
 package conn

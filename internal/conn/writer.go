@@ -12,9 +12,31 @@ import (
 // leaves MaxQueued at zero.
 const DefaultMaxQueued = 4 << 20
 
-// keepSpare is the largest buffer a Writer keeps between flushes; larger
-// ones, grown for big frames, are released so idle connections stay small.
-const keepSpare = 64 << 10
+// chunkSize is the size of the pooled chunks queued frames are copied into.
+// A flush pass hands all its chunks to one vectored write (writev on TCP),
+// so the chunk size bounds neither frames nor writes; it only sets the
+// granularity of the pool. Chunks go back to the pool after each write:
+// an idle writer holds none.
+const chunkSize = 32 << 10
+
+var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
+
+// minRoom is the least free space in the last chunk for SendFunc to encode
+// into it rather than into a fresh chunk.
+const minRoom = 256
+
+func (w *Writer) getChunk() []byte {
+	if w.opts.NoPool {
+		return make([]byte, 0, chunkSize)
+	}
+	return chunkPool.Get().(*[chunkSize]byte)[:0]
+}
+
+func (w *Writer) putChunk(b []byte) {
+	if cap(b) == chunkSize && !w.opts.NoPool {
+		chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
+	}
+}
 
 // ErrWriterClosed is returned by Writer.Write after the writer failed or was
 // closed; errors.Is(err, net.ErrClosed) also holds for it.
@@ -25,33 +47,41 @@ type WriterOptions struct {
 	// Timeout bounds each Write on the connection; a write that times out
 	// closes the connection. Zero or negative: no deadline.
 	Timeout time.Duration
-	// MaxQueued bounds the bytes queued and not yet written. A writer whose
-	// queue is full makes further callers wait (up to their context). Zero
-	// means DefaultMaxQueued.
+	// MaxQueued bounds the bytes queued and not yet taken by a write (as
+	// much again may be being written meanwhile). A writer whose queue is
+	// full makes further callers wait (up to their context). Zero means
+	// DefaultMaxQueued.
 	MaxQueued int
 	// NoCoalesce writes each frame with its own Write call instead of
-	// coalescing queued frames (the performance switch turned off).
+	// coalescing queued frames (the performance switch turned off, and the
+	// datagram mode: one frame, one datagram).
 	NoCoalesce bool
+	// NoPool allocates the chunks queued frames are copied into instead of
+	// taking them from a pool shared by all writers.
+	NoPool bool
 	// OnError is called once, from the flushing goroutine, when a write
 	// fails; the connection has been closed by then.
 	OnError func(error)
 }
 
 // Writer queues whole frames for a net.Conn and writes them, coalesced, from
-// whichever goroutine finds it idle. It is safe for concurrent use.
+// whichever goroutine finds it idle (or, for Send, from a goroutine started
+// for the purpose). It is safe for concurrent use.
 type Writer struct {
 	nc   net.Conn
 	opts WriterOptions
 
 	mu       sync.Mutex
-	pending  []byte        // frames queued, not yet taken by the flusher
-	bounds   []int         // frame ends within pending (NoCoalesce only)
-	spare    []byte        // a drained buffer kept for reuse
+	chunks   [][]byte      // queued bytes in order; NoCoalesce: one frame per chunk
+	queued   int           // bytes in chunks
+	spare    [][]byte      // an emptied chunks slice, reused
 	flushing bool          // a goroutine is in flush
 	waiters  int           // goroutines waiting for space
 	drained  chan struct{} // closed when a flush pass ends, if waiters > 0
 	err      error         // sticky: the first write error, or ErrWriterClosed
 	written  uint64        // bytes written so far
+
+	iov net.Buffers // owned by the flusher: the vector handed to WriteTo
 }
 
 // NewWriter returns a writer for nc.
@@ -64,15 +94,103 @@ func NewWriter(nc net.Conn, opts WriterOptions) *Writer {
 
 // Write queues frame (one or more whole frames) and makes sure it gets
 // written: it returns once the frame was written by this goroutine, or
-// handed to the goroutine currently flushing. frame is copied; the caller
-// keeps it. Write waits while the queue is over its bound, until ctx is
-// done.
+// handed to the goroutine currently flushing. The caller keeps frame: an
+// idle writer writes it straight from the caller's buffer, in one Write,
+// and a busy one copies it into the queue. Write waits while the queue is
+// over its bound, until ctx is done.
 func (w *Writer) Write(ctx context.Context, frame []byte) error {
+	w.mu.Lock()
+	if w.err == nil && !w.flushing && w.queued == 0 && !w.opts.NoCoalesce {
+		w.flushing = true
+		w.mu.Unlock()
+		err := w.writeOne(frame)
+		w.mu.Lock()
+		return w.passDone(len(frame), err)
+	}
+	w.mu.Unlock()
 	flush, err := w.Queue(ctx, frame)
 	if flush {
 		return w.Flush()
 	}
 	return err
+}
+
+// Send queues frame (one or more whole frames) like Write but does not wait
+// for it to be written: when no flush is under way it starts one on a new
+// goroutine, so that frames sent in a burst are coalesced into few writes.
+// A failed write closes the connection (OnError) and fails later calls.
+// frame is copied; the caller keeps it.
+func (w *Writer) Send(ctx context.Context, frame []byte) error {
+	flush, err := w.Queue(ctx, frame)
+	if flush {
+		go w.Flush()
+	}
+	return err
+}
+
+// SendFunc is Send for a frame encoded in place: enc appends one or more
+// whole frames to dst and returns the result, or returns an error and
+// nothing is queued. dst is free space at the end of the queue, so a frame
+// that fits is queued without a copy (a larger one is copied). enc runs
+// with the writer locked: it must be quick and must not use w. SendFunc
+// returns the number of bytes queued.
+func (w *Writer) SendFunc(ctx context.Context, enc func(dst []byte) ([]byte, error)) (int, error) {
+	flush, n, err := w.queueFunc(ctx, enc)
+	if flush {
+		go w.Flush()
+	}
+	return n, err
+}
+
+func (w *Writer) queueFunc(ctx context.Context, enc func([]byte) ([]byte, error)) (flush bool, n int, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && w.queued > 0 && w.queued >= w.opts.MaxQueued {
+		if err := w.waitSpace(ctx); err != nil {
+			return false, 0, err
+		}
+	}
+	if w.err != nil {
+		return false, 0, w.err
+	}
+	if w.chunks == nil {
+		w.chunks, w.spare = w.spare[:0], nil
+	}
+	last := len(w.chunks) - 1
+	fresh := w.opts.NoCoalesce || last < 0 || chunkSize-len(w.chunks[last]) < minRoom
+	var room []byte
+	if fresh {
+		room = w.getChunk()
+	} else {
+		c := w.chunks[last]
+		room = c[len(c):len(c):chunkSize]
+	}
+	out, err := enc(room)
+	if err != nil {
+		if fresh {
+			w.putChunk(room)
+		}
+		return false, 0, err
+	}
+	n = len(out)
+	switch inPlace := n <= cap(room) && (n == 0 || &out[0] == &room[:1][0]); {
+	case inPlace && fresh:
+		w.chunks = append(w.chunks, out)
+		w.queued += n
+	case inPlace:
+		w.chunks[last] = w.chunks[last][:chunkSize-cap(room)+n]
+		w.queued += n
+	default: // out outgrew the room
+		if fresh {
+			w.putChunk(room)
+		}
+		w.appendLocked(out)
+	}
+	if w.flushing {
+		return false, n, nil
+	}
+	w.flushing = true
+	return true, n, nil
 }
 
 // Queue appends frame to the queue without writing it. When it returns
@@ -82,7 +200,7 @@ func (w *Writer) Write(ctx context.Context, frame []byte) error {
 func (w *Writer) Queue(ctx context.Context, frame []byte) (flush bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.err == nil && len(w.pending) > 0 && len(w.pending)+len(frame) > w.opts.MaxQueued {
+	for w.err == nil && w.queued > 0 && w.queued+len(frame) > w.opts.MaxQueued {
 		if err := w.waitSpace(ctx); err != nil {
 			return false, err
 		}
@@ -90,18 +208,39 @@ func (w *Writer) Queue(ctx context.Context, frame []byte) (flush bool, err error
 	if w.err != nil {
 		return false, w.err
 	}
-	if w.pending == nil {
-		w.pending, w.spare = w.spare[:0], nil
-	}
-	w.pending = append(w.pending, frame...)
-	if w.opts.NoCoalesce {
-		w.bounds = append(w.bounds, len(w.pending))
-	}
+	w.appendLocked(frame)
 	if w.flushing {
 		return false, nil
 	}
 	w.flushing = true
 	return true, nil
+}
+
+// appendLocked copies frame into the queue's chunks.
+func (w *Writer) appendLocked(frame []byte) {
+	w.queued += len(frame)
+	if w.chunks == nil {
+		w.chunks, w.spare = w.spare[:0], nil
+	}
+	if w.opts.NoCoalesce {
+		var c []byte
+		if len(frame) <= chunkSize {
+			c = w.getChunk()
+		}
+		w.chunks = append(w.chunks, append(c, frame...))
+		return
+	}
+	for len(frame) > 0 {
+		last := len(w.chunks) - 1
+		if last < 0 || len(w.chunks[last]) == chunkSize {
+			w.chunks = append(w.chunks, w.getChunk())
+			last++
+		}
+		c := w.chunks[last]
+		n := copy(c[len(c):chunkSize], frame)
+		w.chunks[last] = c[:len(c)+n]
+		frame = frame[n:]
+	}
 }
 
 // Flush writes the queue until it is empty. Only the goroutine to which
@@ -115,7 +254,7 @@ func (w *Writer) Flush() error {
 func (w *Writer) Wait(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.err == nil && (w.flushing || len(w.pending) > 0) {
+	for w.err == nil && (w.flushing || w.queued > 0) {
 		if err := w.waitSpace(ctx); err != nil {
 			return err
 		}
@@ -143,79 +282,112 @@ func (w *Writer) waitSpace(ctx context.Context) error {
 }
 
 // flush is entered with w.mu held and w.flushing set; it returns unlocked.
+// Each pass detaches everything queued before unlocking, so that frames
+// queued meanwhile go to fresh chunks and are written by the next pass.
 func (w *Writer) flush() error {
 	for {
-		buf := w.pending
-		if w.opts.NoCoalesce && len(w.bounds) > 0 {
-			buf = w.pending[:w.bounds[0]]
-		}
+		chunks, n := w.chunks, w.queued
+		w.chunks, w.queued = nil, 0
 		w.mu.Unlock()
 
-		err := w.writeAll(buf)
+		err := w.writeChunks(chunks)
+		for i, c := range chunks {
+			w.putChunk(c)
+			chunks[i] = nil
+		}
 
 		w.mu.Lock()
-		w.written += uint64(len(buf))
-		if w.opts.NoCoalesce && len(w.bounds) > 0 {
-			w.shiftFrame(len(buf))
-		} else {
-			w.recycle(buf)
+		if w.spare == nil {
+			w.spare = chunks[:0]
 		}
-		if w.drained != nil && w.waiters > 0 {
-			close(w.drained)
-			w.drained = nil
-		}
-		if err != nil {
-			w.failLocked(err)
-			w.flushing = false
+		if w.endPass(n, err) {
 			w.mu.Unlock()
-			w.nc.Close()
-			if w.opts.OnError != nil {
-				w.opts.OnError(err)
-			}
 			return err
-		}
-		if len(w.pending) == 0 {
-			w.flushing = false
-			w.mu.Unlock()
-			return nil
 		}
 	}
 }
 
-func (w *Writer) writeAll(buf []byte) error {
+// passDone ends a write pass of n bytes (with w.mu held) and goes on
+// flushing what was queued meanwhile; it returns unlocked.
+func (w *Writer) passDone(n int, err error) error {
+	if w.endPass(n, err) {
+		w.mu.Unlock()
+		return err
+	}
+	return w.flush()
+}
+
+// endPass accounts for a write pass of n bytes that ended with err, with
+// w.mu held, and reports whether the flusher is done: the write failed (the
+// writer has failed and the connection is being closed) or nothing more is
+// queued. On failure it unlocks w.mu while closing the connection and
+// calling OnError, and locks it again.
+func (w *Writer) endPass(n int, err error) (done bool) {
+	w.written += uint64(n)
+	if w.drained != nil && w.waiters > 0 {
+		close(w.drained)
+		w.drained = nil
+	}
+	if err != nil {
+		w.failLocked(err)
+		w.flushing = false
+		w.mu.Unlock()
+		w.nc.Close()
+		if w.opts.OnError != nil {
+			w.opts.OnError(err)
+		}
+		w.mu.Lock()
+		return true
+	}
+	if w.queued == 0 {
+		w.flushing = false
+		return true
+	}
+	return false
+}
+
+// writeOne writes b with one Write.
+func (w *Writer) writeOne(b []byte) error {
 	if w.opts.Timeout > 0 {
 		w.nc.SetWriteDeadline(time.Now().Add(w.opts.Timeout))
 	}
-	_, err := w.nc.Write(buf)
+	_, err := w.nc.Write(b)
 	return err
 }
 
-// recycle takes the written buffer back as the spare when it is small enough.
-func (w *Writer) recycle(buf []byte) {
-	w.pending = nil
-	if cap(buf) <= keepSpare {
-		w.spare = buf[:0]
+// writeChunks writes the chunks of one pass: all at once (one writev on a
+// TCP connection), or one Write per frame in NoCoalesce mode.
+func (w *Writer) writeChunks(chunks [][]byte) error {
+	if w.opts.Timeout > 0 {
+		w.nc.SetWriteDeadline(time.Now().Add(w.opts.Timeout))
 	}
-}
-
-// shiftFrame drops the first n bytes (one frame) in NoCoalesce mode.
-func (w *Writer) shiftFrame(n int) {
-	w.pending = w.pending[:copy(w.pending, w.pending[n:])]
-	w.bounds = w.bounds[1:]
-	for i := range w.bounds {
-		w.bounds[i] -= n
+	if w.opts.NoCoalesce {
+		for _, c := range chunks {
+			if _, err := w.nc.Write(c); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	if len(w.pending) == 0 {
-		w.recycle(w.pending)
-		w.bounds = w.bounds[:0]
+	if len(chunks) == 1 {
+		_, err := w.nc.Write(chunks[0])
+		return err
 	}
+	// WriteTo consumes the vector it is given, so it gets a copy.
+	w.iov = append(w.iov[:0], chunks...)
+	_, err := w.iov.WriteTo(w.nc)
+	clear(w.iov[:cap(w.iov)])
+	return err
 }
 
 func (w *Writer) failLocked(err error) {
 	if w.err == nil {
 		w.err = &writeError{err}
 	}
-	w.pending, w.spare, w.bounds = nil, nil, nil
+	for _, c := range w.chunks {
+		w.putChunk(c)
+	}
+	w.chunks, w.queued, w.spare = nil, 0, nil
 	if w.drained != nil {
 		close(w.drained)
 		w.drained = nil
@@ -234,7 +406,7 @@ func (w *Writer) Close() {
 func (w *Writer) Idle() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return !w.flushing && len(w.pending) == 0
+	return !w.flushing && w.queued == 0
 }
 
 // Written returns the number of bytes written to the connection.

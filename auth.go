@@ -1,0 +1,287 @@
+package binproto
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/binproto/binproto/wire"
+)
+
+// Authentication defaults, applied to zero Server fields.
+const (
+	// DefaultAuthTimeout bounds the time a connection has to authenticate.
+	DefaultAuthTimeout = 5 * time.Second
+	// DefaultMaxPreAuthBytes bounds the bytes a connection may send before
+	// it has authenticated.
+	DefaultMaxPreAuthBytes = 16 << 10
+)
+
+// Errors of authentication.
+var (
+	// ErrAuthFailed reports a failed authentication: on the server, the
+	// error a connection closes with (CloseAuthFailed); on the client, the
+	// error Dial and the Authenticate methods wrap.
+	ErrAuthFailed = errors.New("binproto: authentication failed")
+	// ErrAuthTimeout is the error a connection that did not authenticate
+	// within Server.AuthTimeout closes with (CloseAuthTimeout).
+	ErrAuthTimeout = errors.New("binproto: authentication timed out")
+	// ErrPreAuthLimit is the error a connection that sent more than
+	// Server.MaxPreAuthBytes before authenticating closes with
+	// (CloseAuthLimit).
+	ErrPreAuthLimit = errors.New("binproto: too many bytes before authentication")
+)
+
+// The methods of the built-in authenticators, as found in Identity.Method.
+const (
+	AuthMethodToken = "token" // TokenAuth: a shared token (API key)
+	AuthMethodHMAC  = "hmac"  // HMACAuth: HMAC-SHA256 challenge-response
+	AuthMethodTLS   = "tls"   // TLSAuth: a verified client certificate
+)
+
+// Identity is who a connection authenticated as.
+type Identity struct {
+	// Method names the authenticator: AuthMethodToken, AuthMethodHMAC,
+	// AuthMethodTLS, or a custom authenticator's own name.
+	Method string
+	// Name is the authenticated principal: the name of the token, the HMAC
+	// client id, or the certificate's subject common name (its first DNS,
+	// URI, e-mail or IP subject alternative name when the CN is empty).
+	Name string
+	// Certificate is the verified client certificate of a mutual-TLS
+	// connection, nil otherwise.
+	Certificate *x509.Certificate
+}
+
+// Authenticator authenticates the connections of a Server (Server.Auth)
+// before any handler sees their messages.
+//
+// Begin runs once per connection, on its read goroutine, after the TLS
+// handshake and before any frame is read. Its result either authenticates
+// the connection at once (mutual TLS), or sends a challenge and names the
+// step that judges the first frame. Each frame the peer sends until it is
+// authenticated goes to the current step, never to a handler; a step that
+// returns an error closes the connection (CloseAuthFailed) without a reply.
+// Besides, the server closes a connection that has not authenticated within
+// Server.AuthTimeout (CloseAuthTimeout) or has sent more than
+// Server.MaxPreAuthBytes (CloseAuthLimit).
+//
+// Keep per-connection state (a nonce) in the closures of the steps. An
+// Authenticator must be safe for concurrent use: Begin runs for every
+// connection at once.
+type Authenticator interface {
+	Begin(ctx context.Context, c *Conn) (AuthResult, error)
+}
+
+// AuthStep judges one frame a peer sent before it authenticated. m is valid
+// only until the step returns.
+type AuthStep func(ctx context.Context, m *Message) (AuthResult, error)
+
+// AuthResult is what Authenticator.Begin or an AuthStep decided.
+type AuthResult struct {
+	// Identity, when not nil, authenticates the connection: its later
+	// frames go to the handlers.
+	Identity *Identity
+	// Reply, unless zero, is sent to the peer first: a challenge, or an
+	// acknowledgement of success.
+	Reply Outgoing
+	// Next judges the next frame when Identity is nil. A result with
+	// neither fails the authentication.
+	Next AuthStep
+}
+
+// AuthFunc adapts a function to the Authenticator interface.
+type AuthFunc func(ctx context.Context, c *Conn) (AuthResult, error)
+
+// Begin calls f(ctx, c).
+func (f AuthFunc) Begin(ctx context.Context, c *Conn) (AuthResult, error) { return f(ctx, c) }
+
+// Identity returns the identity the connection authenticated as, and false
+// when it has not authenticated (or its server has no Authenticator).
+func (c *Conn) Identity() (Identity, bool) {
+	if c.sec == nil {
+		return Identity{}, false
+	}
+	if id := c.sec.identity.Load(); id != nil {
+		return *id, true
+	}
+	return Identity{}, false
+}
+
+// connKey is the context key under which a Conn's context holds the Conn.
+type connKey struct{}
+
+// ConnFrom returns the connection whose handler context ctx is (or derives
+// from), or nil.
+func ConnFrom(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
+// IdentityFrom returns the authenticated identity of the connection whose
+// handler context ctx is (or derives from); false if there is none.
+func IdentityFrom(ctx context.Context) (Identity, bool) {
+	if c := ConnFrom(ctx); c != nil {
+		return c.Identity()
+	}
+	return Identity{}, false
+}
+
+// connSec is the security state of one server connection: authentication
+// and per-connection rate limits. Conns of servers without Auth or rate
+// limits, and of clients, have none.
+type connSec struct {
+	authOn   bool                     // the server has an Authenticator; set before the read loop
+	authed   atomic.Bool              // authenticated (also read by the deadline timer)
+	identity atomic.Pointer[Identity] // set once, when authenticated
+	ip       *ipEntry                 // the client address's limits, or nil
+
+	// Owned by the read loop (for a UDP peer: by its ServePacket loop).
+	next    AuthStep
+	framing wire.Framing // the protocol's framing with MaxPayload at the pre-auth bound
+	budget  int          // bytes the peer may still send before authenticating
+	timer   *time.Timer
+	rate    *rateState // per-connection buckets, or nil
+	guard   udpGuard   // UDP: reused per datagram
+}
+
+// pendingAuth reports whether frames must still go to the authenticator.
+func (sec *connSec) pendingAuth() bool { return sec != nil && sec.authOn && !sec.authed.Load() }
+
+// closeError makes the read loop close a connection with a given reason.
+type closeError struct {
+	reason CloseReason
+	err    error
+}
+
+func (e *closeError) Error() string { return e.err.Error() }
+func (e *closeError) Unwrap() error { return e.err }
+
+// secClassify names the close reason of read errors that concern security:
+// an explicit closeError, and a too-large frame before authentication.
+func (c *Conn) secClassify(err error) (CloseReason, bool) {
+	var ce *closeError
+	if errors.As(err, &ce) {
+		return ce.reason, true
+	}
+	if c.sec.pendingAuth() && errors.Is(err, wire.ErrTooLarge) {
+		return CloseAuthLimit, true
+	}
+	return "", false
+}
+
+// secStart begins the authentication of a server connection; it runs on the
+// read loop after the TLS handshake. The frame reader is swapped for one
+// that enforces the pre-auth byte budget (reading through preAuthReader and
+// refusing declared lengths over the budget); nothing has been read yet.
+func (c *Conn) secStart() error {
+	s, ok := c.peer.(*Server)
+	if !ok || !c.sec.pendingAuth() {
+		return nil
+	}
+	sec := c.sec
+	cfg := &c.proto.cfg
+	sec.budget = s.sec.preAuthBytes
+	sec.framing = c.proto.framing
+	sec.framing.MaxPayload = min(cfg.MaxPayloadSize, sec.budget)
+	before := c.rd.BeforeRead
+	c.rd = wire.NewFrameReader(preAuthReader{c}, &sec.framing, cfg.BufferSize)
+	c.rd.BeforeRead = before
+	if d := s.sec.authTimeout; d > 0 {
+		sec.timer = time.AfterFunc(d, func() {
+			if !sec.authed.Load() {
+				c.closeWith(CloseAuthTimeout, ErrAuthTimeout)
+			}
+		})
+	}
+	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.ctx, c) })
+	if err != nil {
+		return &closeError{CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)}
+	}
+	if reason, err := s.applyAuth(c, res); err != nil {
+		return &closeError{reason, err}
+	}
+	return nil
+}
+
+// preAuthReader reads the connection for the frame reader, at most the
+// pre-auth budget before authentication and freely after it.
+type preAuthReader struct{ c *Conn }
+
+func (r preAuthReader) Read(p []byte) (int, error) {
+	sec := r.c.sec
+	if sec.authed.Load() {
+		return r.c.nc.Read(p)
+	}
+	if sec.budget <= 0 {
+		return 0, &closeError{CloseAuthLimit, ErrPreAuthLimit}
+	}
+	if len(p) > sec.budget {
+		p = p[:sec.budget]
+	}
+	n, err := r.c.nc.Read(p)
+	sec.budget -= n
+	return n, err
+}
+
+var _ io.Reader = preAuthReader{}
+
+// runAuth calls f, turning a panic into an error.
+func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("authenticator panicked: %v", r)
+		}
+	}()
+	return f()
+}
+
+// authFrame hands a frame received before authentication to the current
+// step.
+func (s *Server) authFrame(c *Conn, fr wire.Frame) (CloseReason, error) {
+	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
+	step := c.sec.next
+	res, err := runAuth(func() (AuthResult, error) { return step(c.ctx, &c.msg) })
+	c.msg.Payload = nil
+	if err != nil {
+		c.log.Info("binproto: authentication failed", "remote", c.nc.RemoteAddr(), "err", err)
+		return CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+	}
+	return s.applyAuth(c, res)
+}
+
+// applyAuth acts on an authenticator's decision.
+func (s *Server) applyAuth(c *Conn, res AuthResult) (CloseReason, error) {
+	sec := c.sec
+	switch {
+	case res.Identity != nil:
+		id := *res.Identity
+		sec.identity.Store(&id)
+		sec.authed.Store(true)
+		sec.next = nil
+		sec.framing.MaxPayload = c.proto.cfg.MaxPayloadSize
+		if sec.timer != nil {
+			sec.timer.Stop()
+		}
+		s.stats.sec.authenticated.Add(1)
+	case res.Next != nil:
+		sec.next = res.Next
+	default:
+		return CloseAuthFailed, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed)
+	}
+	if res.Reply.IsZero() {
+		return "", nil
+	}
+	if err := c.Send(c.ctx, res.Reply); err != nil {
+		return CloseWriteError, fmt.Errorf("binproto: sending an authentication message: %w", err)
+	}
+	return "", nil
+}
+
+// authorized reports whether the server may send c unsolicited messages:
+// it is authenticated, or its server has no Authenticator.
+func (c *Conn) authorized() bool { return !c.sec.pendingAuth() }

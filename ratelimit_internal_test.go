@@ -1,0 +1,137 @@
+package binproto
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestTokenBucket(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+	b := newBucket(10, 1, t0) // 10/s, holds 10
+	for i := range 10 {
+		if !b.allow(t0, 1) {
+			t.Fatalf("token %d of a full bucket refused", i)
+		}
+	}
+	if b.allow(t0, 1) {
+		t.Fatal("an empty bucket allowed a token")
+	}
+	if b.allow(at(50), 1) {
+		t.Fatal("half a token's worth of time allowed a token")
+	}
+	if !b.allow(at(100), 1) {
+		t.Fatal("a token's worth of time did not allow a token")
+	}
+	if !b.full(at(100_000)) || b.tokens != 10 {
+		t.Fatalf("the bucket did not refill to its capacity: %v", b.tokens)
+	}
+
+	// A request above the capacity passes when the bucket is full and
+	// leaves it in debt, which delays what follows by the rate.
+	bb := newBucket(1000, 1, t0) // 1000 B/s, holds 1000
+	if !bb.allow(t0, 3000) {
+		t.Fatal("a frame larger than a full bucket was refused")
+	}
+	if bb.allow(at(1000), 1) {
+		t.Fatal("a bucket 2000 in debt allowed a byte a second later")
+	}
+	if !bb.allow(at(2005), 1) {
+		t.Fatal("the debt was not paid off after two seconds")
+	}
+
+	// The zero bucket, and a zero rate, allow everything.
+	var z tokenBucket
+	if !z.allow(t0, 1e9) || !z.full(t0) {
+		t.Fatal("the zero bucket limited something")
+	}
+	if nb := newBucket(0, 1, t0); !nb.allow(t0, 1e9) {
+		t.Fatal("a zero-rate bucket limited something")
+	}
+
+	// A small burst still holds one token.
+	if sb := newBucket(0.5, 1, t0); !sb.allow(t0, 1) || sb.allow(t0, 1) || !sb.allow(at(2000), 1) {
+		t.Fatal("a 0.5/s bucket: want one token at once, the next after 2 s")
+	}
+
+	// The clock going backwards adds nothing.
+	cb := newBucket(10, 1, at(1000))
+	for cb.allow(at(1000), 1) {
+	}
+	if cb.allow(at(0), 1) {
+		t.Fatal("an earlier time refilled the bucket")
+	}
+}
+
+func TestRateStateAllOrNothing(t *testing.T) {
+	t0 := time.Now()
+	conn := &rateState{msgs: newBucket(100, 1, t0), bytes: newBucket(10, 1, t0)}
+	ip := &ipEntry{rate: rateState{msgs: newBucket(2, 1, t0)}}
+	if !allowFrame(conn, ip, 10) {
+		t.Fatal("first frame refused")
+	}
+	msgs := conn.msgs.tokens
+	// The connection's byte bucket is in no state to pay: nothing is taken
+	// from the address.
+	if allowFrame(conn, ip, 10) {
+		t.Fatal("second frame allowed with an empty byte bucket")
+	}
+	if conn.msgs.tokens < msgs-0.5 {
+		t.Fatalf("a refused frame took a message token: %v -> %v", msgs, conn.msgs.tokens)
+	}
+	if ip.rate.msgs.tokens < 0.99 {
+		t.Fatalf("a refused frame took the address's token: %v", ip.rate.msgs.tokens)
+	}
+	if !allowFrame(nil, ip, 1) || allowFrame(nil, ip, 1) {
+		t.Fatal("the address's message bucket: want one more frame, then none")
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for _, c := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 1}, "127.0.0.1"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 1}, "10.0.0.1"},
+		{&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 1}, "2001:db8:1:2::"},
+		{&net.UDPAddr{IP: net.ParseIP("2001:db8:1:2:ffff::1"), Port: 9}, "2001:db8:1:2::"},
+		{&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, ""},
+		{nil, ""},
+	} {
+		k, ok := ipKey(c.addr)
+		if got := k.String(); ok != (c.want != "") || ok && got != c.want {
+			t.Errorf("ipKey(%v) = %v, %v; want %q", c.addr, got, ok, c.want)
+		}
+	}
+}
+
+func TestIPTableBounded(t *testing.T) {
+	lim := &RateLimit{IPMessageRate: 1, MaxConnsPerIP: 2, MaxTrackedIPs: 16}
+	tab := newIPTable(lim)
+	a := netip.MustParseAddr("10.0.0.1")
+	e1, ok1 := tab.acquire(a, 2)
+	_, ok2 := tab.acquire(a, 2)
+	if _, ok3 := tab.acquire(a, 2); !ok1 || !ok2 || ok3 {
+		t.Fatalf("acquire: %v %v %v, want true true false", ok1, ok2, ok3)
+	}
+	tab.release(e1)
+	if _, ok := tab.acquire(a, 2); !ok {
+		t.Fatal("acquire after a release refused")
+	}
+	// Many addresses without connections: the table stays bounded, and the
+	// address with open connections is kept.
+	now := time.Now()
+	for i := range 1000 {
+		tab.lookup(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), now)
+	}
+	if n := tab.len(); n > 16 {
+		t.Fatalf("table holds %d addresses, bound 16", n)
+	}
+	if e := tab.lookup(a, now); e.conns != 2 {
+		t.Fatalf("the connected address was forgotten (conns %d)", e.conns)
+	}
+}

@@ -1,0 +1,270 @@
+package binproto
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/binproto/binproto/wire"
+)
+
+// This file joins authentication (auth.go), rate limiting (ratelimit.go)
+// and validation (validate.go) to the server's connection engine. The hooks
+// in the engine are:
+//
+//	Conn.readLoop        c.secStart() after the TLS handshake
+//	Conn.classify        c.secClassify(err) first
+//	Server.serveConn     s.secAdmit(c) before registering c
+//	Server.dispatch      s.screen(c, fr) before anything else
+//	Server.closed        s.secClosed(c)
+//	Server.Broadcast     skips connections that are not authorized
+//	Server.ServePacket   s.checkPacket() at start, s.screenPacket per datagram
+
+// serverSec is a server's security state, derived from its fields on first
+// use (the fields must not change once serving has begun).
+type serverSec struct {
+	once         sync.Once
+	authTimeout  time.Duration // 0: none
+	preAuthBytes int
+	connRate     bool     // per-connection buckets needed
+	ips          *ipTable // per-IP state, or nil
+	perConn      bool     // connections need a connSec
+	validators   validatorSet
+}
+
+// timeNow is the clock of the rate limiters.
+var timeNow = time.Now
+
+// secCounters are the security counters of a server.
+type secCounters struct {
+	authenticated atomic.Uint64
+	rateLimited   atomic.Uint64
+	invalid       atomic.Uint64
+	udpDropped    atomic.Uint64
+}
+
+func (sc *secCounters) fill(st *Stats) {
+	st.Authenticated = sc.authenticated.Load()
+	st.RateLimited = sc.rateLimited.Load()
+	st.Invalid = sc.invalid.Load()
+	st.AmplificationDrops = sc.udpDropped.Load()
+}
+
+// secInit resolves the security settings once.
+func (s *Server) secInit() {
+	s.sec.once.Do(func() {
+		ss := &s.sec
+		ss.authTimeout = s.AuthTimeout
+		switch {
+		case ss.authTimeout == 0:
+			ss.authTimeout = DefaultAuthTimeout
+		case ss.authTimeout < 0:
+			ss.authTimeout = 0
+		}
+		ss.preAuthBytes = s.MaxPreAuthBytes
+		if ss.preAuthBytes <= 0 {
+			ss.preAuthBytes = DefaultMaxPreAuthBytes
+		}
+		ss.connRate = s.RateLimit.connLimited()
+		if s.RateLimit.ipLimited() {
+			ss.ips = newIPTable(&s.RateLimit)
+		}
+		ss.perConn = s.Auth != nil || ss.connRate || ss.ips != nil
+	})
+}
+
+// secAdmit gives a new TCP connection its security state, counting it
+// against its address's connection limit. A connection over the limit is
+// closed, counted as rejected (CloseLimit), and false is returned.
+func (s *Server) secAdmit(c *Conn) bool {
+	s.secInit()
+	if !s.sec.perConn {
+		return true
+	}
+	sec := &connSec{authOn: s.Auth != nil}
+	if s.sec.ips != nil {
+		if key, ok := ipKey(c.nc.RemoteAddr()); ok {
+			e, ok := s.sec.ips.acquire(key, s.RateLimit.MaxConnsPerIP)
+			if !ok {
+				s.stats.rejected.Add(1)
+				s.stats.closed(CloseLimit)
+				c.nc.Close()
+				c.log.Info("binproto: too many connections from one address", "remote", c.nc.RemoteAddr())
+				return false
+			}
+			sec.ip = e
+		}
+	}
+	if s.sec.connRate {
+		sec.rate = s.newRateState()
+	}
+	c.sec = sec
+	return true
+}
+
+func (s *Server) newRateState() *rateState {
+	now, bs := timeNow(), s.RateLimit.burstSeconds()
+	return &rateState{
+		msgs:  newBucket(s.RateLimit.ConnMessageRate, bs, now),
+		bytes: newBucket(s.RateLimit.ConnByteRate, bs, now),
+	}
+}
+
+// secClosed releases what secAdmit and secStart took; it runs once per
+// connection that secAdmit admitted, after its read loop.
+func (s *Server) secClosed(c *Conn) {
+	sec := c.sec
+	if sec == nil {
+		return
+	}
+	if sec.timer != nil {
+		sec.timer.Stop()
+	}
+	if sec.ip != nil {
+		s.sec.ips.release(sec.ip)
+		sec.ip = nil
+	}
+}
+
+// screen runs before a frame is dispatched: a frame that arrives before
+// the connection has authenticated goes to the authenticator; then the rate
+// limits and the type's validator apply. done reports that the frame was
+// consumed here (with reason and err to close the connection, if err is not
+// nil).
+func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, reason CloseReason, err error) {
+	if c.sec.pendingAuth() {
+		reason, err = s.authFrame(c, fr)
+		return true, reason, err
+	}
+	if c.sec != nil && (c.sec.rate != nil || c.sec.ip != nil) {
+		if !allowFrame(c.sec.rate, c.sec.ip, fr.Len) {
+			s.stats.sec.rateLimited.Add(1)
+			cause := fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr())
+			return s.refuse(c, fr, &s.RateLimit.OnExceed, cause, CloseRateLimit)
+		}
+	}
+	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil {
+		c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
+		verr := validate(v, &c.msg)
+		c.msg.Payload = nil
+		if verr != nil {
+			s.stats.sec.invalid.Add(1)
+			return s.refuse(c, fr, &s.OnInvalid, verr, CloseInvalid)
+		}
+	}
+	return false, "", nil
+}
+
+// refuse handles a refused frame as r says.
+func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason CloseReason) (bool, CloseReason, error) {
+	switch {
+	case r.Action == ActionDrop:
+		return true, "", nil
+	case r.Action == ActionReply && r.Reply != nil:
+		h := refusalHandler{reply: r.Reply, cause: cause}
+		if s.MaxConcurrentHandlers > 1 {
+			reason, err := c.handleConcurrent(h, fr, s.MaxConcurrentHandlers)
+			return true, reason, err
+		}
+		reason, err := c.handle(h, fr)
+		return true, reason, err
+	}
+	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.nc.RemoteAddr(), "err", cause)
+	return true, reason, cause
+}
+
+// refusalHandler answers a refused message in its turn, so that replies
+// stay in request order.
+type refusalHandler struct {
+	reply func(*Message, error) Outgoing
+	cause error
+}
+
+func (h refusalHandler) ServeMessage(_ context.Context, m *Message) (Outgoing, error) {
+	return h.reply(m, h.cause), nil
+}
+
+// checkPacket refuses to serve datagrams for a server with an
+// Authenticator: UDP has no connection to authenticate.
+func (s *Server) checkPacket() error {
+	s.secInit()
+	if s.Auth != nil {
+		return &ConfigError{Option: "Server.Auth", Reason: "UDP cannot authenticate; serve datagrams with a server that has no Authenticator"}
+	}
+	return nil
+}
+
+// screenPacket applies the rate limits and validator to a datagram of size
+// n from the peer c, and returns the handler to run (nil: drop it). Unless
+// AllowUDPAmplification is set, the handler is wrapped so that a reply
+// larger than the request is dropped.
+func (s *Server) screenPacket(c *Conn, fr wire.Frame, n int, h Handler) Handler {
+	if c.sec == nil {
+		c.sec = &connSec{}
+		if s.sec.connRate {
+			c.sec.rate = s.newRateState()
+		}
+	}
+	if c.sec.rate != nil || s.sec.ips != nil {
+		var ip *ipEntry
+		if s.sec.ips != nil {
+			if key, ok := ipKey(c.nc.RemoteAddr()); ok {
+				ip = s.sec.ips.lookup(key, timeNow())
+			}
+		}
+		if !allowFrame(c.sec.rate, ip, fr.Len) {
+			s.stats.sec.rateLimited.Add(1)
+			h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr()))
+		}
+	}
+	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil && h != nil {
+		m := Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
+		if err := validate(v, &m); err != nil {
+			s.stats.sec.invalid.Add(1)
+			h = s.packetRefusal(&s.OnInvalid, err)
+		}
+	}
+	if h == nil || s.AllowUDPAmplification {
+		return h
+	}
+	c.sec.guard = udpGuard{s: s, h: h, limit: n}
+	return &c.sec.guard
+}
+
+// packetRefusal returns the handler of a refused datagram, or nil to drop
+// it (ActionClose drops too: there is no connection to close).
+func (s *Server) packetRefusal(r *Refusal, cause error) Handler {
+	if r.Action == ActionReply && r.Reply != nil {
+		return refusalHandler{reply: r.Reply, cause: cause}
+	}
+	return nil
+}
+
+// udpGuard runs a handler for a datagram and drops its reply when it is
+// larger than the request, so that the server cannot be used to amplify
+// traffic towards a spoofed source address.
+type udpGuard struct {
+	s     *Server
+	h     Handler
+	limit int // size of the request datagram
+}
+
+func (g *udpGuard) ServeMessage(ctx context.Context, m *Message) (Outgoing, error) {
+	out, err := g.h.ServeMessage(ctx, m)
+	if err != nil || !out.ok {
+		return out, err
+	}
+	if _, ok := out.enc.(preEncoded); !ok {
+		if out, err = m.encodeNow(out); err != nil {
+			return NoReply, err
+		}
+	}
+	if n := len(*m.replyBuf); n > g.limit {
+		g.s.stats.sec.udpDropped.Add(1)
+		g.s.logger().Debug("binproto: UDP reply larger than its request dropped", "to", m.Conn.RemoteAddr(), "reply", n, "request", g.limit)
+		return NoReply, nil
+	}
+	return out, nil
+}

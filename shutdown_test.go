@@ -1,0 +1,265 @@
+package binproto_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto"
+)
+
+// TestShutdownDrainsInFlight: Shutdown with 50 pipelined requests in
+// flight, each handled in 20 ms, delivers all 50 replies, then returns nil;
+// Serve returns ErrServerClosed.
+func TestShutdownDrainsInFlight(t *testing.T) {
+	for _, conc := range []int{50, 0} {
+		name := "concurrent"
+		if conc == 0 {
+			name = "sequential"
+		}
+		t.Run(name, func(t *testing.T) {
+			checkGoroutines(t)
+			p := quickProto(t, nil)
+			srv := &binproto.Server{Protocol: p, MaxConcurrentHandlers: conc}
+			srv.HandleFunc(Status, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+				time.Sleep(20 * time.Millisecond)
+				f, err := m.Fields()
+				return binproto.Msg(Status, f), err
+			})
+			addr, served := serveTCP(t, srv)
+			cl := dial(t, p, addr, nil)
+			ctx := testCtx(t, 10*time.Second)
+			const n = 50
+			errs := make(chan error, n)
+			for i := range n {
+				go func() { errs <- checkStatusEcho(ctx, cl, i) }()
+			}
+			waitFor(t, 2*time.Second, "requests in flight", func() bool {
+				if conc == 0 {
+					return cl.Stats().MessagesOut == n && srv.Stats().MessagesIn > 0
+				}
+				return srv.Stats().MessagesIn == n
+			})
+			time.Sleep(5 * time.Millisecond) // let the last bytes reach the server
+			start := time.Now()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			t.Logf("Shutdown took %v", time.Since(start))
+			for range n {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
+				t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			}
+			s := srv.Stats()
+			if s.MessagesIn != n || s.MessagesOut != n || s.ConnectionsActive != 0 || s.Closes[binproto.CloseShutdown] != 1 {
+				t.Errorf("stats after Shutdown: %+v", s)
+			}
+			if _, err := cl.Request(ctx, statusMsg(1, "late")); !errors.Is(err, binproto.ErrConnClosed) {
+				t.Errorf("request after Shutdown: %v, want ErrConnClosed", err)
+			}
+			if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+				t.Error("listener still accepting after Shutdown")
+			}
+		})
+	}
+}
+
+// TestShutdownStuckHandler: a handler that ignores its context makes
+// Shutdown give up at its deadline with context.DeadlineExceeded.
+func TestShutdownStuckHandler(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	srv.HandleFunc(Status, func(context.Context, *binproto.Message) (binproto.Outgoing, error) {
+		started <- struct{}{}
+		<-release
+		return binproto.NoReply, nil
+	})
+	addr, served := serveTCP(t, srv)
+	t.Cleanup(func() { close(release) }) // runs before the goroutine check
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 10*time.Second)
+	reqErr := make(chan error, 1)
+	go func() { _, err := cl.Request(ctx, statusMsg(1, "stuck")); reqErr <- err }()
+	<-started
+
+	const grace = 200 * time.Millisecond
+	sctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	start := time.Now()
+	err := srv.Shutdown(sctx)
+	d := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want context.DeadlineExceeded", err)
+	}
+	if d < grace || d > grace+time.Second {
+		t.Errorf("Shutdown returned after %v, want about %v", d, grace)
+	}
+	select {
+	case err := <-reqErr:
+		if !errors.Is(err, binproto.ErrConnClosed) {
+			t.Errorf("pending request: %v, want ErrConnClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Error("the pending request did not fail after the forced close")
+	}
+	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// TestShutdownIdle: idle connections are closed promptly and Shutdown
+// returns nil.
+func TestShutdownIdle(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	addr, _ := serveTCP(t, srv)
+	ctx := testCtx(t, 5*time.Second)
+	var clients []*binproto.Client
+	for i := range 5 {
+		cl := dial(t, p, addr, nil)
+		if err := checkStatusEcho(ctx, cl, i); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, cl)
+	}
+	start := time.Now()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Shutdown of idle connections took %v", d)
+	}
+	for _, cl := range clients {
+		select {
+		case <-cl.Conn().Done():
+		case <-time.After(time.Second):
+			t.Fatal("client connection still open after Shutdown")
+		}
+	}
+	if s := srv.Stats(); s.Closes[binproto.CloseShutdown] != 5 || s.ConnectionsActive != 0 {
+		t.Errorf("stats: %+v", s)
+	}
+}
+
+// TestCloseCancelsHandlers: Close cancels the contexts of running handlers
+// and closes connections at once.
+func TestCloseCancelsHandlers(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p, MaxConcurrentHandlers: 4}
+	var started, cancelled sync.WaitGroup
+	started.Add(4)
+	cancelled.Add(4)
+	srv.HandleFunc(Status, func(ctx context.Context, _ *binproto.Message) (binproto.Outgoing, error) {
+		started.Done()
+		<-ctx.Done()
+		cancelled.Done()
+		return binproto.NoReply, ctx.Err()
+	})
+	addr, served := serveTCP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() { _, err := cl.Request(ctx, statusMsg(i, "x")); errs <- err }()
+	}
+	started.Wait()
+	srv.Close()
+	cancelled.Wait()
+	for range 4 {
+		if err := <-errs; !errors.Is(err, binproto.ErrConnClosed) {
+			t.Errorf("request: %v, want ErrConnClosed", err)
+		}
+	}
+	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+}
+
+// TestCloseShutdownTwiceConcurrently calls Close and Shutdown several times,
+// concurrently, with clients busy; nothing may panic or race.
+func TestCloseShutdownTwiceConcurrently(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	addr, served := serveTCP(t, srv)
+	ctx := testCtx(t, 5*time.Second)
+	var busy sync.WaitGroup
+	for c := range 4 {
+		cl := dial(t, p, addr, nil)
+		busy.Add(1)
+		go func() {
+			defer busy.Done()
+			for i := 0; ; i++ {
+				if err := checkStatusEcho(ctx, cl, c*100000+i); err != nil {
+					return // the server went away
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				srv.Close()
+				return
+			}
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	busy.Wait()
+	srv.Close()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown after Close: %v", err)
+	}
+	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("Serve after Close: %v, want ErrServerClosed", err)
+	}
+	a, b := net.Pipe()
+	defer b.Close()
+	srv.ServeConn(a) // returns at once: the server is closed
+	b.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Error("ServeConn after Close left the connection open")
+	}
+}
+
+// TestShutdownNeverStarted: Shutdown and Close of a server that never
+// served return at once.
+func TestShutdownNeverStarted(t *testing.T) {
+	srv := &binproto.Server{Protocol: quickProto(t, nil)}
+	if err := srv.Shutdown(testCtx(t, time.Second)); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := (&binproto.Server{}).Shutdown(context.Background()); !errors.Is(err, binproto.ErrInvalidConfig) {
+		t.Errorf("Shutdown without a Protocol: %v, want ErrInvalidConfig", err)
+	}
+}

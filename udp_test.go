@@ -1,0 +1,193 @@
+package binproto_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto"
+)
+
+// serveUDP serves srv on a loopback UDP socket until the test ends; wait
+// returns ServePacket's error.
+func serveUDP(t *testing.T, srv *binproto.Server) (addr string, wait func() error) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var serveErr error
+	go func() { serveErr = srv.ServePacket(pc); close(done) }()
+	wait = func() error {
+		select {
+		case <-done:
+			return serveErr
+		case <-time.After(2 * time.Second):
+			return errors.New("ServePacket did not return within 2s")
+		}
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		if err := wait(); !errors.Is(err, binproto.ErrServerClosed) {
+			t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
+		}
+	})
+	return pc.LocalAddr().String(), wait
+}
+
+func udpProto(t *testing.T) *binproto.Protocol {
+	return quickProto(t, func(c *binproto.Config) { c.Transport = binproto.UDP })
+}
+
+func TestUDPEcho(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	srv.Handle(FixedBenchmark, nil) // not found
+	addr, _ := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+
+	in := sensor{1, 2, 3, 4}
+	var out sensor
+	if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(SensorData, sensorCodec, &in), sensorCodec, &out); err != nil || out != in {
+		t.Fatalf("sensor: %+v, %v", out, err)
+	}
+	for i := range 20 {
+		if err := checkStatusEcho(ctx, cl, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var bd benchData
+	data := bytes.Repeat([]byte("u"), 60_000)
+	if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(Benchmark, benchCodec, &benchData{data}), benchCodec, &bd); err != nil || !bytes.Equal(bd.Data, data) {
+		t.Fatalf("60 kB datagram: %d bytes, %v", len(bd.Data), err)
+	}
+	_, err := cl.Request(ctx, binproto.Typed(FixedBenchmark, fixedCodec, &fixedBench{1}))
+	var nf *binproto.NotFoundError
+	if !errors.As(err, &nf) || nf.Type != FixedBenchmark {
+		t.Fatalf("unhandled type: %v, want a *NotFoundError", err)
+	}
+	if err := checkStatusEcho(ctx, cl, 99); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "server stats 24 in, 24 out, 1 not found", func() bool {
+		s := srv.Stats()
+		return s.MessagesIn == 24 && s.MessagesOut == 24 && s.NotFound == 1
+	})
+}
+
+// TestUDPMalformed: malformed datagrams are dropped and counted; a good one
+// afterwards is answered.
+func TestUDPMalformed(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	addr, _ := serveUDP(t, srv)
+	nc, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	good, _ := p.AppendFrame(nil, statusMsg(7, "good"))
+	bad := [][]byte{
+		{0x00},                            // truncated header
+		{0x00, 0x63, 1, 2, 3},             // unknown type 99
+		append(bytes.Clone(good), 0),      // a trailing byte
+		good[:len(good)-1],                // truncated payload
+		{0x00, 0x03, 0xFF, 0xFF, 0xFF, 0}, // declared length over the maximum
+	}
+	for _, b := range bad {
+		nc.Write(b)
+	}
+	waitFor(t, 2*time.Second, "dropped datagrams", func() bool { return srv.Stats().DatagramsDropped == uint64(len(bad)) })
+	nc.Write(good)
+	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := nc.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], good) {
+		t.Fatalf("reply %x, %v; want %x", buf[:n], err, good)
+	}
+	waitFor(t, 2*time.Second, "server stats 1 in, 1 out", func() bool {
+		s := srv.Stats()
+		return s.MessagesIn == 1 && s.MessagesOut == 1
+	})
+}
+
+// TestUDPLostReply: a request whose reply never comes fails at its deadline
+// and the next request still gets its own reply.
+func TestUDPLostReply(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	srv.HandleFunc(FixedBenchmark, func(context.Context, *binproto.Message) (binproto.Outgoing, error) {
+		return binproto.NoReply, nil
+	})
+	addr, _ := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := cl.Request(short, binproto.Typed(FixedBenchmark, fixedCodec, &fixedBench{})); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unanswered request: %v, want DeadlineExceeded", err)
+	}
+	for i := range 5 {
+		if err := checkStatusEcho(ctx, cl, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestUDPBatch sends a batch as one datagram per message.
+func TestUDPBatch(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	var count atomic.Int64
+	binproto.HandleTyped(srv, SensorData, sensorCodec, func(context.Context, *binproto.Conn, *sensor) (binproto.Outgoing, error) {
+		count.Add(1)
+		return binproto.NoReply, nil
+	})
+	addr, _ := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	vs := make([]sensor, 100)
+	if err := binproto.SendBatchTyped(ctx, cl, SensorData, sensorCodec, vs); err != nil {
+		t.Fatal(err)
+	}
+	if err := binproto.SendSingle(ctx, p, addr, binproto.Typed(SensorData, sensorCodec, &vs[0]), nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "101 datagrams", func() bool { return count.Load() == 101 })
+	if cs := cl.Stats(); cs.MessagesOut != 100 {
+		t.Errorf("client sent %d messages, want 100", cs.MessagesOut)
+	}
+}
+
+// TestUDPShutdown: Shutdown ends ServePacket with ErrServerClosed.
+func TestUDPShutdown(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	addr, wait := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	if err := checkStatusEcho(ctx, cl, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
+	}
+}
