@@ -37,7 +37,13 @@ func run(args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
 	if bench.enabled() {
+		if *checksum || *udp {
+			return errors.New("-checksum and -udp do not apply to -benchmark (the benchmark speaks plain TCP)")
+		}
 		return bench.run(fs, *addr, out)
 	}
 	proto, err := quickstart.Protocol(quickstart.Options{Checksum: *checksum, UDP: *udp})

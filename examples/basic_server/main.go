@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -24,13 +25,18 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "basic_server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx ends (main cancels it on SIGINT or SIGTERM), then
+// shuts down gracefully. It logs to logw.
+func run(ctx context.Context, args []string, logw io.Writer) error {
 	fs := flag.NewFlagSet("basic_server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
 	checksum := fs.Bool("checksum", false, "add the CRC-32 checksum trailer to every frame")
@@ -40,14 +46,23 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		return errors.New("-tls-cert and -tls-key must be given together")
+	}
+	if *udp && *certFile != "" {
+		return errors.New("-udp cannot be combined with TLS")
+	}
 	proto, err := quickstart.Protocol(quickstart.Options{Checksum: *checksum, UDP: *udp})
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(logw, nil))
 	srv := quickstart.EchoServer(proto)
 	srv.Logger = log
-	if *certFile != "" || *keyFile != "" {
+	if *certFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
 		if err != nil {
 			return err
@@ -55,8 +70,6 @@ func run(args []string) error {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe(*addr) }()
 	log.Info("serving the quick-start protocol", "addr", *addr, "udp", *udp, "checksum", *checksum, "tls", srv.TLSConfig != nil)

@@ -2,10 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -188,7 +188,10 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 	}
 	var targets []bench.Target
 	var notes []string
-	for _, name := range names {
+	for i, name := range names {
+		if slices.Contains(names[:i], name) {
+			return nil, nil, usagef("--targets: %q is listed twice", name)
+		}
 		f, ok := candidateTargets[name]
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, available())
@@ -201,9 +204,9 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
-			return nil, nil, usagef("--addr: this build has no binproto target to point at it")
+			return nil, nil, usagef("--addr: no binproto target %s to point it at", noCandidateReason(bf.targetsSet))
 		}
-		notes = append(notes, "binproto target not available in this build: only the baseline was measured, so there are no ratios.")
+		notes = append(notes, fmt.Sprintf("No binproto target %s: only the baseline was measured, so there are no ratios.", noCandidateReason(bf.targetsSet)))
 	}
 	if base := bf.baselineName(); base != "" {
 		f, ok := baselineTargets[base]
@@ -219,9 +222,18 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
 	}
 	if len(targets) == 0 {
-		return nil, nil, usageError{errors.New("nothing to benchmark: this build has no binproto target and --baseline is none")}
+		return nil, nil, usagef("nothing to benchmark: no binproto target %s and --baseline is none", noCandidateReason(bf.targetsSet))
 	}
 	return targets, notes, nil
+}
+
+// noCandidateReason says why no candidate target runs: --targets selected
+// none, or this build has none.
+func noCandidateReason(targetsSet bool) string {
+	if targetsSet {
+		return "(--targets selects none)"
+	}
+	return "in this build"
 }
 
 func available() string {

@@ -34,7 +34,9 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run a binproto server (for `bench --addr` from elsewhere)",
 		Long: "serve runs a binproto server until interrupted, so that `binproto bench --addr HOST:PORT`\n" +
-			"can benchmark it from another process or machine.",
+			"can benchmark it from another process or machine. bench speaks plain TCP without checksums:\n" +
+			"a server started with --checksum, --udp or TLS serves other clients (such as the Python ones).\n" +
+			"--addr HOST:0 picks a free port; the log names the address served.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {

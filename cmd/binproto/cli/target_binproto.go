@@ -82,9 +82,10 @@ func newBenchServer(p *binproto.Protocol) *binproto.Server {
 
 // binprotoTarget is the binproto side of every benchmark.
 type binprotoTarget struct {
-	addr  string // --addr; "" starts an embedded server
-	proto *binproto.Protocol
-	srv   *binproto.Server
+	addr   string // --addr; "" starts an embedded server
+	proto  *binproto.Protocol
+	srv    *binproto.Server // the embedded server, or nil
+	served chan error       // the embedded server's Serve result
 }
 
 func (t *binprotoTarget) Name() string { return "binproto" }
@@ -96,11 +97,10 @@ func (t *binprotoTarget) Start(ctx context.Context) (bench.Endpoint, error) {
 	}
 	t.proto = p
 	if t.addr != "" {
-		cl, err := binproto.Dial(ctx, p, t.addr, nil)
-		if err != nil {
-			return bench.Endpoint{}, fmt.Errorf("binproto server at %s: %w", t.addr, err)
+		if err := t.check(ctx); err != nil {
+			return bench.Endpoint{}, fmt.Errorf("binproto server at %s does not answer the benchmark protocol"+
+				" (is it `binproto serve`, without --checksum, --udp or TLS?): %w", t.addr, err)
 		}
-		cl.Close()
 		return bench.Endpoint{Addr: t.addr}, nil
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,12 +108,30 @@ func (t *binprotoTarget) Start(ctx context.Context) (bench.Endpoint, error) {
 		return bench.Endpoint{}, err
 	}
 	t.srv = newBenchServer(p)
-	go t.srv.Serve(l)
+	t.served = make(chan error, 1)
+	go func() { t.served <- t.srv.Serve(l) }()
 	t.addr = l.Addr().String()
 	return bench.Endpoint{Addr: t.addr, Embedded: true}, nil
 }
 
+// check makes sure that the external server at t.addr serves the
+// benchmark protocol: a count request must be answered, as streams need.
+func (t *binprotoTarget) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := binproto.Dial(ctx, t.proto, t.addr, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = (&binprotoClient{cl: cl}).Flush(ctx)
+	return err
+}
+
 func (t *binprotoTarget) Dial(ctx context.Context) (bench.Client, error) {
+	if t.proto == nil {
+		return nil, errors.New("binproto target not started")
+	}
 	cl, err := binproto.Dial(ctx, t.proto, t.addr, nil)
 	if err != nil {
 		return nil, err
@@ -127,10 +145,15 @@ func (t *binprotoTarget) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := t.srv.Shutdown(ctx); err != nil {
-		return t.srv.Close()
+	err := t.srv.Shutdown(ctx)
+	if err != nil {
+		_ = t.srv.Close()
 	}
-	return nil
+	if serveErr := <-t.served; !errors.Is(serveErr, binproto.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	t.srv = nil
+	return err
 }
 
 // binprotoClient is one connection, used by one benchmark goroutine.
@@ -139,6 +162,7 @@ type binprotoClient struct {
 	req   quickstart.Blob
 	resp  quickstart.Blob
 	batch []quickstart.Sensor
+	blobs []quickstart.Blob
 }
 
 func (c *binprotoClient) Sensor(ctx context.Context, s bench.Sensor) (bench.Sensor, error) {
@@ -176,11 +200,13 @@ func (c *binprotoClient) SendSensorBatch(ctx context.Context, batch []bench.Sens
 }
 
 func (c *binprotoClient) SendBatch(ctx context.Context, payloads [][]byte) error {
-	blobs := make([]quickstart.Blob, len(payloads))
-	for i, p := range payloads {
-		blobs[i].Data = p
+	c.blobs = c.blobs[:0]
+	for _, p := range payloads {
+		c.blobs = append(c.blobs, quickstart.Blob{Data: p})
 	}
-	return binproto.SendBatchTyped(ctx, c.cl, blobOneWay, quickstart.BlobCodec, blobs)
+	err := binproto.SendBatchTyped(ctx, c.cl, blobOneWay, quickstart.BlobCodec, c.blobs)
+	clear(c.blobs) // keep no payload after returning
+	return err
 }
 
 func (c *binprotoClient) Flush(ctx context.Context) (uint64, error) {
@@ -211,9 +237,27 @@ func runBinprotoServer(ctx context.Context, cfg serveConfig, out io.Writer) erro
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
+	// Listen here rather than in ListenAndServe: a busy port fails before
+	// anything is logged, and the log names the port actually bound (--addr
+	// HOST:0 picks a free one).
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe(cfg.Addr) }()
-	srv.Logger.Info("serving the benchmark protocol", "addr", cfg.Addr, "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil)
+	var bound net.Addr
+	if cfg.UDP {
+		pc, err := net.ListenPacket("udp", cfg.Addr)
+		if err != nil {
+			return err
+		}
+		bound = pc.LocalAddr()
+		go func() { errc <- srv.ServePacket(pc) }()
+	} else {
+		l, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return err
+		}
+		bound = l.Addr()
+		go func() { errc <- srv.Serve(l) }()
+	}
+	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil)
 	select {
 	case err := <-errc:
 		return err

@@ -69,7 +69,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Kinds:          []string{report.KindFixed, report.KindVariable, report.KindRealistic},
-		Duration:       600 * time.Millisecond,
+		Duration:       450 * time.Millisecond,
 		Warmup:         100 * time.Millisecond,
 		Rounds:         3,
 		Clients:        100,

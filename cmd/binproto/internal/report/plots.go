@@ -125,14 +125,16 @@ func throughputPlot(r *Results) (*plot.Plot, error) {
 	if len(bs) == 0 {
 		return nil, nil
 	}
-	p := newPlot("Throughput per benchmark (median over rounds)", "", "messages / s")
+	// Streams run orders of magnitude faster than request/response, so the
+	// bars show log10(msgs/s) over decade ticks: every bar stays readable.
+	p := newPlot("Throughput per benchmark (median over rounds, log scale)", "", "messages / s")
 	names := r.TargetNames()
 	width := vg.Points(min(40, 360/float64(len(bs)*len(names))))
 	for i, name := range names {
 		vals := make(plotter.Values, len(bs))
 		for j, b := range bs {
 			if tr := b.Result(name); tr != nil {
-				vals[j] = tr.Summary.MsgsPerSec.Median
+				vals[j] = math.Log10(max(tr.Summary.MsgsPerSec.Median, 1))
 			}
 		}
 		bars, err := plotter.NewBarChart(vals, width)
@@ -152,8 +154,35 @@ func throughputPlot(r *Results) (*plot.Plot, error) {
 	p.NominalX(ids...)
 	p.X.Min, p.X.Max = -0.5, float64(len(bs))-0.5
 	p.Y.Min = 0
+	p.Y.Max = math.Ceil(p.Y.Max)
+	p.Y.Tick.Marker = decadeTicks{}
 	legendRoom(p, len(names), false)
 	return p, nil
+}
+
+// decadeTicks labels a log10 axis with the powers of ten it spans.
+type decadeTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for k := math.Ceil(lo); k <= hi; k++ {
+		ts = append(ts, plot.Tick{Value: k, Label: humanCount(math.Pow(10, k))})
+	}
+	return ts
+}
+
+// humanCount writes 1, 10, 100, 1k, 10k, 100k, 1M...
+func humanCount(v float64) string {
+	switch {
+	case v >= 1e9:
+		return fmt.Sprintf("%gG", v/1e9)
+	case v >= 1e6:
+		return fmt.Sprintf("%gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%gk", v/1e3)
+	}
+	return fmt.Sprintf("%g", v)
 }
 
 var percentileNames = []string{"p50", "p90", "p99", "p99.9", "max"}
