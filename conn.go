@@ -35,7 +35,7 @@ type Conn struct {
 	closeOnce sync.Once
 	reason    CloseReason // set once by closeWith
 
-	state    atomic.Int32 // connIdle, connActive or connDraining
+	state    atomic.Int32 // connIdle or connDraining
 	inflight *inflight    // concurrent handlers; created by the read loop
 	sec      *connSec     // auth and rate-limit state (auth.go); set before the read loop
 
@@ -48,8 +48,7 @@ type Conn struct {
 }
 
 const (
-	connIdle     int32 = iota // waiting for a frame
-	connActive                // handling a frame
+	connIdle     int32 = iota // serving
 	connDraining              // server shutting down: finish what is buffered
 )
 
@@ -170,8 +169,8 @@ func (c *Conn) readLoop() {
 	close(c.done)
 }
 
-// readFrames reads and dispatches frames until an error, which it returns
-// (nil when the loop stops for the server's drain). A handler that panics
+// readFrames reads and dispatches frames until an error, which it returns.
+// While the server drains, short read deadlines end it. A handler that panics
 // on this goroutine closes the connection (CloseHandlerPanic); recovering
 // here, once, rather than around every handler call keeps the per-frame
 // path lean.
@@ -190,14 +189,10 @@ func (c *Conn) readFrames() (err error) {
 			return err
 		}
 		c.stats.received(fr.Len)
-		if !c.state.CompareAndSwap(connIdle, connActive) && c.state.Load() != connDraining {
-			return nil
-		}
 		if reason, err := c.peer.dispatch(c, fr); err != nil {
 			c.closeWith(reason, err)
 			return err
 		}
-		c.state.CompareAndSwap(connActive, connIdle)
 	}
 }
 
@@ -338,8 +333,12 @@ func (c *Conn) writeReply(buf *[]byte, out Outgoing) (CloseReason, error) {
 // reply; the common dispatch step of servers and clients. A panic is
 // recovered by readFrames (handleSafe recovers it itself).
 func (c *Conn) handle(h Handler, fr wire.Frame) (CloseReason, error) {
-	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto, replyBuf: &c.reply}
-	out, reason, err := c.call(c.ctx, h, &c.msg)
+	m := &c.msg
+	if m.Conn != c || m.proto != c.proto || m.replyBuf != &c.reply { // set by other code, or first use
+		*m = Message{Conn: c, proto: c.proto, replyBuf: &c.reply}
+	}
+	m.Type, m.Payload = MessageType(fr.Type), fr.Payload
+	out, reason, err := c.call(c.ctx, h, m)
 	c.msg.Payload = nil
 	if err != nil || !out.ok {
 		return reason, err
