@@ -77,8 +77,9 @@ type Config struct {
 	// WriteTimeout bounds each write; a write that times out closes the
 	// connection. Default 30 s; negative: none.
 	WriteTimeout time.Duration
-	// IdleTimeout closes a connection on which no frame begins for this
-	// long. Zero or negative: connections may idle forever.
+	// IdleTimeout makes a server close a connection on which no frame
+	// begins for this long (clients, which may wait for pushes, never time
+	// out idle). Zero or negative: connections may idle forever.
 	IdleTimeout time.Duration
 	// BufferSize is each connection's read buffer. Default 4096 bytes; the
 	// buffer grows for a larger frame and shrinks back after it.

@@ -39,6 +39,8 @@ type Conn struct {
 	inflight *inflight    // concurrent handlers; created by the read loop
 	sec      *connSec     // auth and rate-limit state (auth.go); set before the read loop
 
+	idle time.Duration // Config.IdleTimeout on server connections; clients idle freely
+
 	// Owned by the read loop.
 	rd          *wire.FrameReader
 	msg         Message
@@ -257,8 +259,8 @@ func (c *Conn) beforeRead(partial bool) {
 			c.nc.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
 			c.armed, c.deadlineSet = true, true
 		}
-	case cfg.IdleTimeout > 0:
-		c.nc.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+	case c.idle > 0:
+		c.nc.SetReadDeadline(time.Now().Add(c.idle))
 		c.deadlineSet = true
 	case c.deadlineSet:
 		c.nc.SetReadDeadline(time.Time{})

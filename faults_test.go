@@ -111,6 +111,20 @@ func TestFaultIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestClientIgnoresIdleTimeout: IdleTimeout is a server setting; a client
+// waiting for pushes on a protocol that sets it keeps its connection.
+func TestClientIgnoresIdleTimeout(t *testing.T) {
+	const it = 100 * time.Millisecond
+	_, _, addr := faultServer(t, nil, nil)
+	p := quickProto(t, func(c *binproto.Config) { c.IdleTimeout = it })
+	cl := dial(t, p, addr, nil)
+	time.Sleep(4 * it)
+	ctx := testCtx(t, 5*time.Second)
+	if err := checkStatusEcho(ctx, cl, 1); err != nil {
+		t.Fatalf("client connection after %v idle: %v", 4*it, err)
+	}
+}
+
 // TestFaultSlowReader: a client that sends requests and never reads the
 // replies is disconnected once a write times out.
 func TestFaultSlowReader(t *testing.T) {

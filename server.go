@@ -199,6 +199,7 @@ func (s *Server) serveConn(nc net.Conn) *Conn {
 		return nil
 	}
 	c := newConn(s.Protocol, nc, s, s.logger(), &s.stats)
+	c.idle = s.Protocol.cfg.IdleTimeout
 	if !s.secAdmit(c) { // connections per IP (security.go)
 		return nil
 	}

@@ -2,6 +2,7 @@ package binproto
 
 import (
 	"errors"
+	"github.com/binproto/binproto/wire"
 	"net"
 	"time"
 )
@@ -101,6 +102,17 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 		if perr != nil {
 			s.stats.datagramsDropped.Add(1)
 			s.logger().Debug("binproto: datagram dropped", "from", addr, "err", perr)
+			var unknown *wire.UnknownTypeError
+			if errors.As(perr, &unknown) {
+				// A datagram delimits its frame, so unlike TCP the
+				// connection survives: answer NOT_FOUND as Python does.
+				// The header alone is never larger than the request.
+				nf := s.Protocol.framing.AppendNotFound(buf[:0])
+				if _, err := pc.WriteTo(nf, addr); err == nil {
+					s.stats.notFound.Add(1)
+					s.stats.sent(len(nf))
+				}
+			}
 			continue
 		}
 		c := s.packetPeer(peers, pc, addr)

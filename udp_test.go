@@ -108,16 +108,22 @@ func TestUDPMalformed(t *testing.T) {
 		nc.Write(b)
 	}
 	waitFor(t, 2*time.Second, "dropped datagrams", func() bool { return srv.Stats().DatagramsDropped == uint64(len(bad)) })
-	nc.Write(good)
+	// The unknown type alone is answered: a datagram delimits its frame,
+	// so NOT_FOUND (the header alone) is safe to send, as Python does.
 	nc.SetReadDeadline(time.Now().Add(2 * time.Second))
 	buf := make([]byte, 1500)
 	n, err := nc.Read(buf)
+	if err != nil || !bytes.Equal(buf[:n], []byte{0xff, 0xff}) {
+		t.Fatalf("reply to the unknown type: %x, %v; want ffff", buf[:n], err)
+	}
+	nc.Write(good)
+	n, err = nc.Read(buf)
 	if err != nil || !bytes.Equal(buf[:n], good) {
 		t.Fatalf("reply %x, %v; want %x", buf[:n], err, good)
 	}
-	waitFor(t, 2*time.Second, "server stats 1 in, 1 out", func() bool {
+	waitFor(t, 2*time.Second, "server stats 1 in, 2 out", func() bool {
 		s := srv.Stats()
-		return s.MessagesIn == 1 && s.MessagesOut == 1
+		return s.MessagesIn == 1 && s.MessagesOut == 2 && s.NotFound == 1
 	})
 }
 
