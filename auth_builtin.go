@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/binproto/binproto/schema"
 )
@@ -96,16 +97,45 @@ func asBytes(v any) []byte {
 // client's first message must be of type Types.Token and carry one of the
 // Tokens, and the server answers Types.OK. Any other first message, or an
 // unknown token, closes the connection. Tokens are compared in constant
-// time (as SHA-256 digests, so that not even their length leaks).
+// time (as SHA-256 digests, so that not even their length leaks). Types.Token
+// and Types.OK are required (the client waits for OK): without them every
+// connection fails to authenticate, and Serve refuses to start.
 type TokenAuth struct {
 	Types AuthTypes
 	// Tokens maps each accepted token to the name it authenticates as
-	// (Identity.Name). It must not change while serving.
+	// (Identity.Name). It must not change once serving has begun: the
+	// digests are computed once, on first use.
 	Tokens map[string]string
+
+	once    sync.Once
+	digests []tokenDigest
+}
+
+// tokenDigest is one accepted token, as its SHA-256 digest.
+type tokenDigest struct {
+	sum  [sha256.Size]byte
+	name string
+}
+
+// checkConfig reports a TokenAuth that cannot authenticate anyone.
+func (a *TokenAuth) checkConfig() error {
+	if a.Types.Token == 0 || a.Types.OK == 0 {
+		return errors.New("TokenAuth needs Types.Token and Types.OK")
+	}
+	return nil
 }
 
 // Begin implements Authenticator.
 func (a *TokenAuth) Begin(context.Context, *Conn) (AuthResult, error) {
+	if err := a.checkConfig(); err != nil {
+		return AuthResult{}, err
+	}
+	a.once.Do(func() {
+		a.digests = make([]tokenDigest, 0, len(a.Tokens))
+		for tok, name := range a.Tokens {
+			a.digests = append(a.digests, tokenDigest{sha256.Sum256([]byte(tok)), name})
+		}
+	})
 	return AuthResult{Next: a.check}, nil
 }
 
@@ -117,10 +147,9 @@ func (a *TokenAuth) check(_ context.Context, m *Message) (AuthResult, error) {
 	got := sha256.Sum256(asBytes(f["token"]))
 	var name string
 	found := 0
-	for tok, n := range a.Tokens { // every token, no early exit
-		want := sha256.Sum256([]byte(tok))
-		if subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
-			name, found = n, 1
+	for i := range a.digests { // every token, no early exit
+		if subtle.ConstantTimeCompare(got[:], a.digests[i].sum[:]) == 1 {
+			name, found = a.digests[i].name, 1
 		}
 	}
 	if found == 0 {
@@ -159,8 +188,8 @@ func HMACResponse(secret, nonce []byte, clientID string) []byte {
 
 // Begin implements Authenticator: it sends the challenge.
 func (a *HMACAuth) Begin(context.Context, *Conn) (AuthResult, error) {
-	if a.Types.Challenge == 0 || a.Types.Response == 0 || a.Secret == nil {
-		return AuthResult{}, errors.New("HMACAuth needs Types.Challenge, Types.Response and Secret")
+	if err := a.checkConfig(); err != nil {
+		return AuthResult{}, err
 	}
 	nonce := make([]byte, NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
@@ -182,6 +211,14 @@ func (a *HMACAuth) Begin(context.Context, *Conn) (AuthResult, error) {
 		return AuthResult{Identity: &Identity{Method: AuthMethodHMAC, Name: id}, Reply: a.Types.ok()}, nil
 	}
 	return AuthResult{Reply: Msg(a.Types.Challenge, map[string]any{"nonce": nonce}), Next: check}, nil
+}
+
+// checkConfig reports an HMACAuth that cannot authenticate anyone.
+func (a *HMACAuth) checkConfig() error {
+	if a.Types.Challenge == 0 || a.Types.Response == 0 || a.Types.OK == 0 || a.Secret == nil {
+		return errors.New("HMACAuth needs Types.Challenge, Types.Response, Types.OK and Secret")
+	}
+	return nil
 }
 
 // TLSAuth authenticates a TLS connection by its verified client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -37,8 +38,15 @@ type ClientOptions struct {
 // Client is a connection to a binproto server. All methods are safe for
 // concurrent use: concurrent requests are pipelined on the one connection
 // and matched to replies in order, since the compatible framing carries no
-// request ids. Over UDP, requests go one at a time, and a reply that
-// arrives after its request gave up is treated as unsolicited.
+// request ids.
+//
+// Over UDP, requests go one at a time, and replies are still matched by
+// order alone. A reply that arrives after its request gave up (its context
+// ended) is treated as unsolicited only if no other request is waiting by
+// then; if one is, the late reply is taken as that request's reply, and the
+// right reply, arriving next, goes to Receive as unsolicited. Give UDP
+// requests contexts longer than the round trip, or make replies say which
+// request they answer, where that matters.
 type Client struct {
 	proto    *Protocol
 	conn     *Conn
@@ -48,11 +56,16 @@ type Client struct {
 	udp      bool
 	udpMu    sync.Mutex // one UDP request at a time
 
-	mu      sync.Mutex // orders pending with the frames on the wire
-	pending []*call    // requests awaiting replies, oldest first from head
+	// mu guards pending, head and err. roundTrip takes it inside the
+	// writer's lock (Writer.TryQueue), so that pending is in the order of
+	// the frames on the wire; it is never held while waiting, so the read
+	// loop (popCall) always gets it.
+	mu      sync.Mutex
+	pending []*call // requests awaiting replies, oldest first from head
 	head    int
 	err     error       // set once the connection is gone
 	shut    atomic.Bool // Close was called
+	inPush  atomic.Bool // a push handler is running on the read loop
 }
 
 // call is one request awaiting its reply.
@@ -87,6 +100,8 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 	var nc net.Conn
 	var err error
 	switch {
+	case p.cfg.Transport == UDP && opts.TLSConfig != nil:
+		return nil, &ConfigError{Option: "ClientOptions.TLSConfig", Reason: "TLS is not available over UDP"}
 	case p.cfg.Transport == UDP:
 		nc, err = (&net.Dialer{}).DialContext(ctx, "udp", addr)
 	case opts.TLSConfig != nil:
@@ -113,8 +128,9 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 }
 
 // NewClient runs a client over an established connection nc (a net.Pipe,
-// a Unix socket, an already-dialled TLS connection...). A *net.UDPConn is
-// treated as a datagram connection.
+// a Unix socket, an already-dialled TLS connection...). A *net.UDPConn, or
+// any connection whose local address is on a datagram network ("udp",
+// "udp4", "udp6", "unixgram"), is treated as a datagram connection.
 func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
 	if opts == nil {
 		opts = &ClientOptions{}
@@ -124,7 +140,7 @@ func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
 		q = 256
 	}
 	cl := &Client{proto: p, recv: make(chan *Message, q)}
-	_, cl.udp = nc.(*net.UDPConn)
+	cl.udp = isDatagram(nc)
 	for t, h := range opts.Handlers {
 		cl.handlers.handle(t, h)
 	}
@@ -149,7 +165,10 @@ func (cl *Client) Conn() *Conn { return cl.conn }
 
 // Close closes the connection; pending requests fail with ErrClientClosed.
 // Messages already queued by Send are written first (within the write
-// timeout). Safe to call more than once.
+// timeout). It waits for the read loop to exit, except while a push handler
+// is running (the handler runs on the read loop, so Close may be called
+// from it): it then returns once the connection is closed, and the read
+// loop exits when the handler returns. Safe to call more than once.
 func (cl *Client) Close() error {
 	if !cl.shut.Swap(true) {
 		t := cl.proto.cfg.WriteTimeout
@@ -161,7 +180,9 @@ func (cl *Client) Close() error {
 		cancel()
 	}
 	cl.conn.Close()
-	<-cl.conn.done
+	if !cl.inPush.Load() {
+		<-cl.conn.done
+	}
 	return nil
 }
 
@@ -289,20 +310,21 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing) (*call, error) {
 	k.reqType, k.err = out.Type, nil
 	k.state.Store(callWaiting)
 
-	cl.mu.Lock()
-	if cl.err != nil {
-		cl.mu.Unlock()
-		putBuffer(cl.proto, buf)
-		callPool.Put(k)
-		return nil, cl.err
+	// Room is waited for holding no lock: the read loop, which frees room
+	// by letting the server go on reading, needs cl.mu to match replies.
+	// TryQueue then appends k to pending under the writer's lock, so that
+	// pending is in the order of the frames on the wire.
+	// The loop goes round when others filled the room first.
+	var flush bool
+	for queued := false; !queued && err == nil; {
+		if err = cl.conn.w.WaitRoom(ctx, len(b)); err == nil {
+			queued, flush, err = cl.conn.w.TryQueue(b, func() error { return cl.addCall(k) })
+		}
 	}
-	cl.pending = append(cl.pending, k)
-	flush, err := cl.conn.w.Queue(ctx, b)
 	if err != nil {
-		cl.pending = cl.pending[:len(cl.pending)-1]
-	}
-	cl.mu.Unlock()
-	if err != nil {
+		if errors.Is(err, ErrConnClosed) {
+			err = cl.connErr(err)
+		}
 		putBuffer(cl.proto, buf)
 		callPool.Put(k)
 		return nil, err
@@ -314,6 +336,28 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing) (*call, error) {
 	}
 	putBuffer(cl.proto, buf)
 	return cl.wait(ctx, k)
+}
+
+// addCall appends k to the pending calls, unless the connection is gone.
+func (cl *Client) addCall(k *call) error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.err != nil {
+		return cl.err
+	}
+	cl.pending = append(cl.pending, k)
+	return nil
+}
+
+// connErr returns the error pending calls failed with, or err while the
+// read loop has not yet recorded one.
+func (cl *Client) connErr(err error) error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.err != nil {
+		return cl.err
+	}
+	return err
 }
 
 // wait waits for k's reply or for ctx.
@@ -393,6 +437,8 @@ func (cl *Client) Receive(ctx context.Context) (*Message, error) {
 func (cl *Client) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
 	t := MessageType(fr.Type)
 	if h, explicit := cl.handlers.lookup(t); explicit {
+		cl.inPush.Store(true) // lets Close, called by h, skip waiting for this loop
+		defer cl.inPush.Store(false)
 		return c.handle(h, fr)
 	}
 	if k := cl.popCall(); k != nil {
@@ -439,7 +485,7 @@ func (cl *Client) closed(c *Conn, err error) {
 	if cl.shut.Load() {
 		cerr = ErrClientClosed
 	} else if err != nil && !errors.Is(err, net.ErrClosed) {
-		cerr = errors.Join(ErrConnClosed, err)
+		cerr = fmt.Errorf("%w: %w", ErrConnClosed, err)
 	}
 	cl.mu.Lock()
 	cl.err = cerr

@@ -39,6 +39,7 @@ func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, n int) (CloseReason, e
 	}
 	seq := in.next
 	in.next++
+	c.handlers.Add(1) // until its reply is handed to the writer (complete)
 	payload := getBuffer(c.proto)
 	*payload = append((*payload)[:0], fr.Payload...)
 	in.wg.Add(1)
@@ -72,8 +73,14 @@ func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, n int) (CloseReason, e
 }
 
 // complete records the result of request seq and writes every reply that is
-// now next in order.
+// now next in order; then, if no request is left in flight, it lets the
+// read loop's idle deadline be armed (rearmIdle).
 func (c *Conn) complete(seq uint64, r result) {
+	c.writeReady(seq, r)
+	c.rearmIdle()
+}
+
+func (c *Conn) writeReady(seq uint64, r result) {
 	in := c.inflight
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -95,6 +102,7 @@ func (c *Conn) complete(seq uint64, r result) {
 			}
 			putBuffer(c.proto, res.buf)
 		}
+		c.handlers.Add(-1)
 	}
 }
 

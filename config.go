@@ -2,6 +2,7 @@ package binproto
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ const (
 	UDP
 )
 
+// String returns "tcp" or "udp".
 func (t Transport) String() string {
 	if t == UDP {
 		return "udp"
@@ -44,7 +46,8 @@ const (
 	DefaultTimeout        = 30 * time.Second       // connect, read and write
 	DefaultBufferSize     = 4096
 	DefaultMaxQueuedBytes = 4 << 20
-	// maxUDPPayload is the largest UDP payload over IPv4.
+	// maxUDPPayload is the largest UDP payload over IPv4: a whole frame,
+	// header, length and checksum included, must fit in it.
 	maxUDPPayload = 65507
 )
 
@@ -67,7 +70,9 @@ type Config struct {
 	// ">I", "<Q".
 	HeaderFormat string
 	// MaxPayloadSize bounds every payload sent or received, checked on the
-	// declared length before anything is allocated. Default 1 MiB.
+	// declared length before anything is allocated. Default 1 MiB. With
+	// UDP it is clamped so that a whole frame (header, 4-byte length,
+	// payload, checksum) fits in one 65 507-byte datagram.
 	MaxPayloadSize int
 	// ConnectTimeout bounds dialing. Default 30 s; negative: none.
 	ConnectTimeout time.Duration
@@ -111,15 +116,15 @@ type Protocol struct {
 
 	codecMu sync.Mutex                         // serialises writers of codecs
 	codecs  atomic.Pointer[map[codecKey]error] // checkCodec's verdicts
-	dense   []typeSlot                         // checkCodec's fast path, by type below maxDenseType
+	dense   []typeSlot                         // checkCodec's fast path, by type below wire.MaxDenseType
 }
-
-// maxDenseType bounds the message types checkCodec looks up in a slice.
-const maxDenseType = 4096
 
 // NewProtocol validates cfg, applies the defaults and compiles the framing.
 // Every error is a *ConfigError wrapping ErrInvalidConfig.
 func NewProtocol(cfg Config) (*Protocol, error) {
+	// The Protocol keeps its own copy of Types: later changes to the
+	// caller's map do not reach it.
+	cfg.Types = maps.Clone(cfg.Types)
 	if err := applyDefaults(&cfg); err != nil {
 		return nil, err
 	}
@@ -129,6 +134,15 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 	}
 	if c := header.Class(); c != wire.ClassInt && c != wire.ClassUint {
 		return nil, &ConfigError{Option: "HeaderFormat", Reason: fmt.Sprintf("%q is not an integer format", cfg.HeaderFormat)}
+	}
+	if cfg.Transport == UDP {
+		// One frame per datagram: header, length and checksum must fit
+		// beside the payload, or every large write fails with EMSGSIZE.
+		overhead := header.Size() + wire.LengthSize
+		if cfg.Checksum != nil {
+			overhead += cfg.Checksum.Size()
+		}
+		cfg.MaxPayloadSize = min(cfg.MaxPayloadSize, maxUDPPayload-overhead)
 	}
 	if cfg.NotFoundType == 0 {
 		cfg.NotFoundType = MessageType(header.MaxUint())
@@ -140,12 +154,9 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Protocol{cfg: cfg, types: cfg.Types}
+	p := &Protocol{cfg: cfg, types: cfg.Types, dense: make([]typeSlot, wire.DenseLen(cfg.Types))}
 	for t, st := range cfg.Types {
-		if t < maxDenseType {
-			if int(t) >= len(p.dense) {
-				p.dense = append(p.dense, make([]typeSlot, int(t)+1-len(p.dense))...)
-			}
+		if uint64(t) < uint64(len(p.dense)) {
 			p.dense[t].s = st
 		}
 	}
@@ -179,9 +190,6 @@ func applyDefaults(cfg *Config) error {
 	if cfg.MaxPayloadSize < 0 || uint64(cfg.MaxPayloadSize) > 1<<32-1 {
 		return &ConfigError{Option: "MaxPayloadSize", Reason: fmt.Sprintf("%d is outside 1..2^32-1 (the 4-byte length field)", cfg.MaxPayloadSize)}
 	}
-	if cfg.Transport == UDP && cfg.MaxPayloadSize > maxUDPPayload {
-		cfg.MaxPayloadSize = maxUDPPayload
-	}
 	if cfg.Transport > UDP {
 		return &ConfigError{Option: "Transport", Reason: fmt.Sprintf("unknown transport %d", cfg.Transport)}
 	}
@@ -196,8 +204,11 @@ func applyDefaults(cfg *Config) error {
 	if cfg.MaxQueuedBytes == 0 {
 		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
 	}
-	if cfg.BufferSize < 0 || cfg.MaxQueuedBytes < 0 {
-		return &ConfigError{Option: "BufferSize", Reason: "BufferSize and MaxQueuedBytes must not be negative"}
+	if cfg.BufferSize < 0 {
+		return &ConfigError{Option: "BufferSize", Reason: fmt.Sprintf("%d is negative", cfg.BufferSize)}
+	}
+	if cfg.MaxQueuedBytes < 0 {
+		return &ConfigError{Option: "MaxQueuedBytes", Reason: fmt.Sprintf("%d is negative", cfg.MaxQueuedBytes)}
 	}
 	if cfg.Checksum != nil && (cfg.Checksum.Size() <= 0 || cfg.Checksum.Size() > 16) {
 		return &ConfigError{Option: "Checksum", Reason: fmt.Sprintf("size %d is outside 1..16", cfg.Checksum.Size())}
@@ -226,8 +237,13 @@ func checkTypes(cfg *Config, header wire.Format) (map[uint64]wire.Shape, error) 
 	return shapes, nil
 }
 
-// Config returns the configuration with every default applied.
-func (p *Protocol) Config() Config { return p.cfg }
+// Config returns the configuration with every default applied. Its Types
+// map is a copy: changing it does not change the Protocol.
+func (p *Protocol) Config() Config {
+	cfg := p.cfg
+	cfg.Types = maps.Clone(cfg.Types)
+	return cfg
+}
 
 // Structure returns the structure of type t, or nil if t is unknown.
 func (p *Protocol) Structure(t MessageType) *Structure { return p.types[t] }

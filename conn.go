@@ -39,14 +39,22 @@ type Conn struct {
 	inflight *inflight    // concurrent handlers; created by the read loop
 	sec      *connSec     // auth and rate-limit state (auth.go); set before the read loop
 
-	idle time.Duration // Config.IdleTimeout on server connections; clients idle freely
+	idle     time.Duration // Config.IdleTimeout on server connections; clients idle freely
+	handlers atomic.Int32  // concurrent handlers whose replies are not yet written
+
+	// Read deadline state shared with other goroutines. Guarded by dlMu,
+	// which the read loop takes only when idle > 0 or while draining (see
+	// beforeRead); otherwise deadlineSet is the read loop's alone.
+	dlMu        sync.Mutex
+	deadlineSet bool      // some read deadline is set
+	idleWaiting bool      // the read loop awaits a frame with no idle deadline: requests in flight
+	drainDL     time.Time // the read deadline set while draining
 
 	// Owned by the read loop.
-	rd          *wire.FrameReader
-	msg         Message
-	reply       []byte
-	armed       bool // the whole-frame deadline is set for the current frame
-	deadlineSet bool // some read deadline is set
+	rd    *wire.FrameReader
+	msg   Message
+	reply []byte
+	armed bool // the whole-frame deadline is set for the current frame
 }
 
 const (
@@ -73,9 +81,10 @@ func newConn(p *Protocol, nc net.Conn, pr peer, log *slog.Logger, st *counters) 
 	c.w = conn.NewWriter(nc, conn.WriterOptions{
 		Timeout:    cfg.WriteTimeout,
 		MaxQueued:  cfg.MaxQueuedBytes,
-		NoCoalesce: cfg.DisableFastPath || cfg.Transport == UDP,
+		NoCoalesce: cfg.DisableFastPath || cfg.Transport == UDP || isDatagram(nc),
 		NoPool:     cfg.DisableFastPath,
 		OnError:    func(err error) { c.closeWith(CloseWriteError, err) },
+		OnIdle:     c.rearmIdle,
 	})
 	var r io.Reader = nc
 	if !cfg.DisableFastPath {
@@ -84,6 +93,25 @@ func newConn(p *Protocol, nc net.Conn, pr peer, log *slog.Logger, st *counters) 
 	c.rd = wire.NewFrameReader(r, &p.framing, cfg.BufferSize)
 	c.rd.BeforeRead = c.beforeRead
 	return c
+}
+
+// isDatagram reports whether nc sends datagrams, whatever the Protocol's
+// Transport: a *net.UDPConn, or a connection whose local address is on a
+// datagram network (a packet server's peer, a unixgram socket). Frames
+// written to it must not be coalesced: one frame, one datagram.
+func isDatagram(nc net.Conn) bool {
+	if _, ok := nc.(*net.UDPConn); ok {
+		return true
+	}
+	a := nc.LocalAddr()
+	if a == nil {
+		return false
+	}
+	switch a.Network() {
+	case "udp", "udp4", "udp6", "unixgram":
+		return true
+	}
+	return false
 }
 
 // Context returns a context cancelled when the connection closes.
@@ -208,7 +236,16 @@ func (c *Conn) handshake() error {
 		tc.SetDeadline(time.Now().Add(t))
 		defer tc.SetDeadline(time.Time{})
 	}
-	return tc.HandshakeContext(c.ctx)
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		// A handshake that does not finish in time is a read timeout,
+		// whatever else is buffered; any other failure is malformed input.
+		reason := CloseMalformed
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			reason = CloseReadTimeout
+		}
+		return &closeError{reason: reason, err: err}
+	}
+	return nil
 }
 
 // classify names the reason a read loop ended with err.
@@ -246,14 +283,58 @@ func (c *Conn) classify(err error) CloseReason {
 }
 
 // beforeRead arms the read deadlines: an idle deadline while waiting for a
-// frame to begin, a whole-frame deadline once one has, and a short one
-// while the server drains.
+// frame to begin (none while requests are in flight: handlers running or
+// replies being written), a whole-frame deadline once one has, and a short
+// one, whatever the frame's state, while the server drains.
+//
+// Deadlines that other goroutines also set (startDrain; rearmIdle when the
+// last request in flight completes) are set under dlMu. A connection with
+// neither an idle timeout nor a drain under way takes no lock.
 func (c *Conn) beforeRead(partial bool) {
-	cfg := &c.proto.cfg
+	if c.idle > 0 || c.state.Load() == connDraining {
+		c.dlMu.Lock()
+		c.armLocked(partial)
+		c.dlMu.Unlock()
+		return
+	}
+	c.armRead(partial)
+	if c.state.Load() == connDraining {
+		// startDrain ran after the check above, perhaps before our
+		// deadline was set: the drain deadline wins.
+		c.dlMu.Lock()
+		c.armLocked(partial)
+		c.dlMu.Unlock()
+	}
+}
+
+// armLocked arms the read deadline with dlMu held.
+func (c *Conn) armLocked(partial bool) {
+	c.idleWaiting = false
 	switch {
 	case c.state.Load() == connDraining:
-		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+		// Each read gets drainGrace from its start: a peer's bytes that
+		// keep arriving (frames sent before the drain) are still read.
+		c.drainDL = time.Now().Add(drainGrace)
+		c.nc.SetReadDeadline(c.drainDL)
 		c.deadlineSet = true
+	case !partial && c.idle > 0 && c.busy():
+		// Requests in flight: the connection is not idle. rearmIdle arms
+		// the idle deadline once they complete.
+		if c.deadlineSet {
+			c.nc.SetReadDeadline(time.Time{})
+			c.deadlineSet = false
+		}
+		c.idleWaiting = true
+	default:
+		c.armRead(partial)
+	}
+}
+
+// armRead arms the idle or whole-frame deadline (the connection is not
+// draining).
+func (c *Conn) armRead(partial bool) {
+	cfg := &c.proto.cfg
+	switch {
 	case partial:
 		if !c.armed && cfg.ReadTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
@@ -266,9 +347,29 @@ func (c *Conn) beforeRead(partial bool) {
 		c.nc.SetReadDeadline(time.Time{})
 		c.deadlineSet = false
 	}
-	if c.state.Load() == connDraining && !partial {
-		// startDrain may have run between the check above and our deadline.
-		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+}
+
+// busy reports whether requests are in flight: concurrent handlers running
+// or their replies not yet handed to the writer, or bytes queued or being
+// written.
+func (c *Conn) busy() bool {
+	return c.handlers.Load() > 0 || !c.w.Idle()
+}
+
+// rearmIdle arms the idle deadline that beforeRead held back while requests
+// were in flight, once none is; called when a concurrent handler completes
+// and when the writer goes idle. A stale call (the read loop has moved on)
+// is harmless: beforeRead sets the deadline again before the next read.
+func (c *Conn) rearmIdle() {
+	if c.idle <= 0 {
+		return
+	}
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.idleWaiting && c.state.Load() != connDraining && !c.busy() {
+		c.nc.SetReadDeadline(time.Now().Add(c.idle))
+		c.deadlineSet = true
+		c.idleWaiting = false
 	}
 }
 
@@ -277,11 +378,19 @@ func (c *Conn) beforeRead(partial bool) {
 const drainGrace = 20 * time.Millisecond
 
 // startDrain asks the read loop to finish the frames already received and
-// then close; it wakes a loop blocked waiting for a frame.
+// then close; it wakes a loop blocked waiting for bytes. The server calls it
+// repeatedly until the connection is gone: each call re-applies the drain
+// deadline (in case other code reset the read deadline meanwhile) without
+// extending it, so a blocked read still ends; only the read loop moves it,
+// by drainGrace from the start of each read.
 func (c *Conn) startDrain() {
-	if c.state.Swap(connDraining) != connDraining {
-		c.nc.SetReadDeadline(time.Now().Add(drainGrace))
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.state.Store(connDraining)
+	if c.drainDL.IsZero() {
+		c.drainDL = time.Now().Add(drainGrace)
 	}
+	c.nc.SetReadDeadline(c.drainDL)
 }
 
 // serve runs h for m, recovering a panic into an error.
@@ -299,6 +408,13 @@ func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, 
 func (c *Conn) call(ctx context.Context, h Handler, m *Message) (Outgoing, CloseReason, error) {
 	out, err := h.ServeMessage(ctx, m)
 	if err != nil {
+		var ce *closeError
+		if errors.As(err, &ce) {
+			// A malformed payload (see malformed): the peer's fault, not
+			// the handler's.
+			c.log.Warn("binproto: message not decodable", "type", m.Type, "remote", c.nc.RemoteAddr(), "reason", ce.reason, "err", err)
+			return NoReply, ce.reason, err
+		}
 		c.stats.add(&c.stats.handlerErrors, 1)
 		c.log.Warn("binproto: handler error", "type", m.Type, "remote", c.nc.RemoteAddr(), "err", err)
 		return NoReply, CloseHandlerError, err

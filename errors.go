@@ -46,6 +46,7 @@ type ConfigError struct {
 	Err    error // optional cause
 }
 
+// Error describes the option at fault and why.
 func (e *ConfigError) Error() string {
 	s := fmt.Sprintf("binproto: invalid config: %s: %s", e.Option, e.Reason)
 	if e.Err != nil {
@@ -68,6 +69,7 @@ type NotFoundError struct {
 	Type MessageType // the type of the request that was not found
 }
 
+// Error names the message type that was not found.
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("binproto: peer has no handler for message type %d", e.Type)
 }

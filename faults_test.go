@@ -297,7 +297,7 @@ func TestClientInputErrors(t *testing.T) {
 	}{
 		{"missing field", binproto.Msg(Status, map[string]any{"status_code": 1}), schema.ErrMissingField},
 		{"negative for >I", statusMsg(-1, "x"), binproto.ErrRange},
-		{"too big for >I", statusMsg(1<<33, "x"), binproto.ErrRange},
+		{"too big for >I", binproto.Msg(Status, map[string]any{"status_code": int64(1 << 33), "message": "x"}), binproto.ErrRange},
 		{"wrong Go type", binproto.Msg(Status, map[string]any{"status_code": "1", "message": "x"}), schema.ErrType},
 		{"invalid UTF-8", binproto.Typed(Status, statusCodec, &status{1, "\xff"}), schema.ErrInvalidUTF8},
 		{"unknown type", binproto.Msg(77, map[string]any{}), binproto.ErrUnknownType},
@@ -343,14 +343,17 @@ func TestFaultTruncatedStream(t *testing.T) {
 }
 
 // TestFaultGarbage: a length prefix inside the payload that runs past the
-// frame is a handler error (the dynamic echo cannot decode it).
+// frame is malformed input (the dynamic echo cannot decode it).
 func TestFaultGarbage(t *testing.T) {
 	_, srv, addr := faultServer(t, nil, nil)
 	frame := []byte{0x00, byte(Status), 0, 0, 0, 8, 0, 0, 0, 1}
 	frame = binary.BigEndian.AppendUint32(frame, 1000) // message length past the frame
 	nc := rawDial(t, addr)
 	nc.Write(frame)
-	expectClose(t, srv, nc, binproto.CloseHandlerError)
+	expectClose(t, srv, nc, binproto.CloseMalformed)
+	if n := srv.Stats().HandlerErrors; n != 0 {
+		t.Errorf("HandlerErrors = %d; a peer's garbage is not a handler error", n)
+	}
 }
 
 // TestManyClientsConcurrently runs several clients against one server at

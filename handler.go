@@ -10,7 +10,9 @@ import (
 // cancelled when its connection dies or the server is force-closed, and
 // returns the reply to send (NoReply for none, as in the Python package).
 //
-// A returned error is logged and closes the connection: the compatible
+// A returned error is logged and closes the connection, with
+// CloseHandlerError, or CloseMalformed when it is the error of a payload that
+// Message.Fields, Decode or a typed handler could not decode: the compatible
 // framing cannot carry an error, and a client waiting for a reply that never
 // comes would otherwise stall every request pipelined behind it. Answer soft
 // failures with a reply type of your own.
@@ -28,8 +30,9 @@ func (f HandlerFunc) ServeMessage(ctx context.Context, m *Message) (Outgoing, er
 	return f(ctx, m)
 }
 
-// NotFoundHandler answers every message with the not-found message; it is
-// the default handler of servers and clients.
+// NotFoundHandler answers every message with the not-found message. A
+// server uses it for message types with no handler and no default handler
+// (Server.HandleDefault); clients answer nothing they have no handler for.
 var NotFoundHandler Handler = HandlerFunc(func(_ context.Context, m *Message) (Outgoing, error) {
 	return Outgoing{Type: m.proto.cfg.NotFoundType, ok: true}, nil
 })
@@ -116,7 +119,7 @@ func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (out Out
 	v := h.get() // not returned if fn panics: the garbage collector takes it
 	if err = h.codec.DecodePayload(m.Payload, v); err != nil {
 		h.put(v)
-		return NoReply, err
+		return NoReply, malformed(err) // closes with CloseMalformed
 	}
 	out, err = h.fn(ctx, m.Conn, v)
 	if err == nil && out.ok && out.val == any(v) {

@@ -28,23 +28,40 @@ type Message struct {
 // IsNotFound reports whether m is the not-found message.
 func (m *Message) IsNotFound() bool { return m.Type == m.proto.cfg.NotFoundType }
 
-// Fields decodes the payload with the type's configured structure.
+// Fields decodes the payload with the type's configured structure. A
+// payload that does not decode is malformed: a handler that returns the
+// error closes its connection with CloseMalformed (not counted in
+// Stats.HandlerErrors).
 func (m *Message) Fields() (map[string]any, error) {
 	s := m.proto.types[m.Type]
 	if s == nil {
 		return nil, &wire.UnknownTypeError{Type: uint64(m.Type)}
 	}
-	return s.DecodePayload(m.Payload)
+	f, err := s.DecodePayload(m.Payload)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	return f, nil
 }
 
 // Decode decodes m's payload into v with codec c, checking that c matches
 // the structure configured for m's type. Strings and byte slices are copied.
+// As with Fields, a decoding error returned by a handler closes the
+// connection with CloseMalformed.
 func Decode[T any](m *Message, c *Codec[T], v *T) error {
 	if err := m.proto.checkCodec(m.Type, c.Structure()); err != nil {
 		return err
 	}
-	return c.DecodePayload(m.Payload, v)
+	if err := c.DecodePayload(m.Payload, v); err != nil {
+		return malformed(err)
+	}
+	return nil
 }
+
+// malformed marks err, a payload's decoding error, so that a handler
+// returning it closes the connection with CloseMalformed (see Conn.call).
+// The error's text and chain are err's.
+func malformed(err error) error { return &closeError{CloseMalformed, err} }
 
 // Outgoing is a message ready to be framed and sent: build one with Msg
 // (field map) or Typed (tagged struct). The zero Outgoing is "no message":
@@ -95,6 +112,11 @@ func (e typedEncoder[T]) structure() *Structure { return e.c.Structure() }
 func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
 	if !o.ok {
 		return dst, fmt.Errorf("binproto: AppendFrame of the zero Outgoing")
+	}
+	if pb, ok := o.val.(*[]byte); ok {
+		if _, ok := o.enc.(preEncoded); ok { // a reply that encodeNow encoded
+			return append(dst, *pb...), nil
+		}
 	}
 	if o.Type == p.cfg.NotFoundType {
 		return p.framing.AppendNotFound(dst), nil
@@ -177,7 +199,7 @@ func (p *Protocol) checkCodec(t MessageType, s *Structure) error {
 	switch {
 	case cs == nil:
 		err = &wire.UnknownTypeError{Type: uint64(t)}
-	case cs.Variable() != s.Variable() || cs.Size() != s.Size() || len(cs.Fields()) != len(s.Fields()):
+	case !cs.SameLayout(s):
 		err = fmt.Errorf("%w: message type %d", ErrStructureMismatch, t)
 	}
 	p.rememberCodec(key, err)
@@ -230,8 +252,12 @@ func (preEncoded) appendPayload(dst []byte, _ any) ([]byte, error) { return dst,
 func (preEncoded) structure() *Structure                           { return nil }
 
 // encodeNow encodes out into m's reply buffer at once, for replies that
-// refer to values about to be reused.
+// refer to values about to be reused. A message the dispatcher did not make
+// (from Protocol.Decode, or built by a test) gets a buffer of its own.
 func (m *Message) encodeNow(out Outgoing) (Outgoing, error) {
+	if m.replyBuf == nil {
+		m.replyBuf = new([]byte)
+	}
 	buf, err := m.proto.AppendFrame((*m.replyBuf)[:0], out)
 	*m.replyBuf = buf
 	if err != nil {
@@ -244,6 +270,9 @@ func (m *Message) encodeNow(out Outgoing) (Outgoing, error) {
 // encodeNow already put there.
 func (p *Protocol) appendReply(buf *[]byte, out Outgoing) error {
 	if _, ok := out.enc.(preEncoded); ok {
+		if pb := out.val.(*[]byte); pb != buf { // encoded into another buffer
+			*buf = append((*buf)[:0], *pb...)
+		}
 		return nil
 	}
 	b, err := p.AppendFrame((*buf)[:0], out)

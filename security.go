@@ -196,28 +196,26 @@ func (s *Server) checkPacket() error {
 	return nil
 }
 
+// checkAuth refuses, before serving, a built-in Authenticator whose
+// configuration cannot authenticate anyone (a missing message type, say).
+func (s *Server) checkAuth() error {
+	a, ok := s.Auth.(interface{ checkConfig() error })
+	if !ok {
+		return nil
+	}
+	if err := a.checkConfig(); err != nil {
+		return &ConfigError{Option: "Server.Auth", Reason: err.Error()}
+	}
+	return nil
+}
+
 // screenPacket applies the rate limits and validator to a datagram of size
 // n from the peer c, and returns the handler to run (nil: drop it). Unless
 // AllowUDPAmplification is set, the handler is wrapped so that a reply
 // larger than the request is dropped.
 func (s *Server) screenPacket(c *Conn, fr wire.Frame, n int, h Handler) Handler {
-	if c.sec == nil {
-		c.sec = &connSec{}
-		if s.sec.connRate {
-			c.sec.rate = s.newRateState()
-		}
-	}
-	if c.sec.rate != nil || s.sec.ips != nil {
-		var ip *ipEntry
-		if s.sec.ips != nil {
-			if key, ok := ipKey(c.nc.RemoteAddr()); ok {
-				ip = s.sec.ips.lookup(key, timeNow())
-			}
-		}
-		if !allowFrame(c.sec.rate, ip, fr.Len) {
-			s.stats.sec.rateLimited.Add(1)
-			h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr()))
-		}
+	if !s.allowPacket(c, fr.Len) {
+		h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr()))
 	}
 	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil && h != nil {
 		m := Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
@@ -231,6 +229,32 @@ func (s *Server) screenPacket(c *Conn, fr wire.Frame, n int, h Handler) Handler 
 	}
 	c.sec.guard = udpGuard{s: s, h: h, limit: n}
 	return &c.sec.guard
+}
+
+// allowPacket charges a datagram of n bytes from the peer c to the rate
+// limits, and reports whether it is within them; one that is not is counted
+// in RateLimited.
+func (s *Server) allowPacket(c *Conn, n int) bool {
+	if c.sec == nil {
+		c.sec = &connSec{}
+		if s.sec.connRate {
+			c.sec.rate = s.newRateState()
+		}
+	}
+	if c.sec.rate == nil && s.sec.ips == nil {
+		return true
+	}
+	var ip *ipEntry
+	if s.sec.ips != nil {
+		if key, ok := ipKey(c.nc.RemoteAddr()); ok {
+			ip = s.sec.ips.lookup(key, timeNow())
+		}
+	}
+	if !allowFrame(c.sec.rate, ip, n) {
+		s.stats.sec.rateLimited.Add(1)
+		return false
+	}
+	return true
 }
 
 // packetRefusal returns the handler of a refused datagram, or nil to drop

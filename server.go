@@ -101,8 +101,13 @@ var discardLogger = slog.New(slog.DiscardHandler)
 
 // ListenAndServe listens on the TCP address addr (with TLS if TLSConfig is
 // set) and serves it; for a UDP Protocol it listens for datagrams instead.
+// There is no TLS over UDP: a UDP Protocol with TLSConfig set is refused
+// with a *ConfigError rather than served in the clear.
 func (s *Server) ListenAndServe(addr string) error {
 	if s.Protocol != nil && s.Protocol.cfg.Transport == UDP {
+		if s.TLSConfig != nil {
+			return &ConfigError{Option: "Server.TLSConfig", Reason: "TLS is not available over UDP"}
+		}
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			return err
@@ -138,6 +143,10 @@ func (s *Server) Serve(l net.Listener) error {
 	if err := s.init(); err != nil {
 		return err
 	}
+	if err := s.checkAuth(); err != nil { // security.go
+		l.Close()
+		return err
+	}
 	if s.TLSConfig != nil {
 		l = tls.NewListener(l, tlsFloor(s.TLSConfig))
 	}
@@ -153,8 +162,7 @@ func (s *Server) Serve(l net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAcceptError(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.logger().Warn("binproto: accept error; retrying", "err", err, "in", backoff)
 				time.Sleep(backoff)
@@ -167,6 +175,27 @@ func (s *Server) Serve(l net.Listener) error {
 			go c.readLoop()
 		}
 	}
+}
+
+// temporaryAcceptError reports whether Serve should back off and accept
+// again after err, as net/http does: on a timeout, on running out of file
+// descriptors, buffers or memory, on a connection aborted before it was
+// accepted, and on any error that says it is Temporary.
+func temporaryAcceptError(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	for _, errno := range acceptRetryErrnos {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var te interface{ Temporary() bool }
+	if errors.As(err, &te) && te.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // ServeConn serves one already-accepted connection nc (from a listener of
@@ -192,7 +221,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 // closes nc and returns nil when it is over MaxConnections or the server is
 // closing.
 func (s *Server) serveConn(nc net.Conn) *Conn {
-	if s.MaxConnections > 0 && s.stats.active.Load() >= int64(s.MaxConnections) {
+	if !s.reserveConn() {
 		s.stats.rejected.Add(1)
 		s.stats.closed(CloseLimit)
 		nc.Close()
@@ -201,6 +230,7 @@ func (s *Server) serveConn(nc net.Conn) *Conn {
 	c := newConn(s.Protocol, nc, s, s.logger(), &s.stats)
 	c.idle = s.Protocol.cfg.IdleTimeout
 	if !s.secAdmit(c) { // connections per IP (security.go)
+		s.stats.active.Add(-1)
 		return nil
 	}
 	s.mu.Lock()
@@ -208,14 +238,30 @@ func (s *Server) serveConn(nc net.Conn) *Conn {
 		s.mu.Unlock()
 		nc.Close()
 		s.secClosed(c)
+		s.stats.active.Add(-1)
 		return nil
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.accepted.Add(1)
-	s.stats.active.Add(1)
 	return c
+}
+
+// reserveConn counts one more active connection unless that would exceed
+// MaxConnections. The check and the increment are one atomic step, so that
+// concurrent Serve and ServeConn calls cannot together go past the bound;
+// whoever reserves and then does not serve releases with active.Add(-1).
+func (s *Server) reserveConn() bool {
+	for {
+		n := s.stats.active.Load()
+		if s.MaxConnections > 0 && n >= int64(s.MaxConnections) {
+			return false
+		}
+		if s.stats.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // Broadcast encodes out once and queues it on every TCP (and TLS)

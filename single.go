@@ -3,7 +3,9 @@ package binproto
 import "context"
 
 // SendSingle dials addr, sends one message and closes the connection once
-// the message is written: Python's send_single.
+// the message is written: Python's send_single. It fails if the message
+// could not be written (the error wraps ErrConnClosed and the write's
+// error).
 func SendSingle(ctx context.Context, p *Protocol, addr string, out Outgoing, opts *ClientOptions) error {
 	cl, err := Dial(ctx, p, addr, opts)
 	if err != nil {

@@ -2,9 +2,10 @@ package binproto
 
 import (
 	"errors"
-	"github.com/binproto/binproto/wire"
 	"net"
 	"time"
+
+	"github.com/binproto/binproto/wire"
 )
 
 // maxDatagram is the largest datagram read.
@@ -60,10 +61,19 @@ func isTransientUDP(err error) bool {
 // dropped and counted in Stats.AmplificationDrops, unless
 // AllowUDPAmplification is set. RateLimit (per source address and per IP)
 // and validators apply; Auth cannot, so a server with an Authenticator is
-// refused with a *ConfigError.
+// refused with a *ConfigError, as is a Protocol whose Transport is not UDP
+// (its MaxPayloadSize is not clamped to what a datagram holds).
+//
+// A handler's reply is covered by the amplification guard; messages pushed
+// to a UDP peer with Conn.Send are not (see SECURITY.md).
 func (s *Server) ServePacket(pc net.PacketConn) error {
 	if err := s.init(); err != nil {
+		pc.Close()
 		return err
+	}
+	if s.Protocol.cfg.Transport != UDP {
+		pc.Close()
+		return &ConfigError{Option: "Server.Protocol", Reason: "ServePacket needs a Protocol whose Transport is UDP"}
 	}
 	if err := s.checkPacket(); err != nil { // no Auth over UDP (security.go)
 		pc.Close()
@@ -103,10 +113,11 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 			s.stats.datagramsDropped.Add(1)
 			s.logger().Debug("binproto: datagram dropped", "from", addr, "err", perr)
 			var unknown *wire.UnknownTypeError
-			if errors.As(perr, &unknown) {
+			if errors.As(perr, &unknown) && s.allowPacket(s.packetPeer(peers, pc, addr), n) {
 				// A datagram delimits its frame, so unlike TCP the
-				// connection survives: answer NOT_FOUND as Python does.
-				// The header alone is never larger than the request.
+				// connection survives: answer NOT_FOUND as Python does,
+				// within the rate limits (security.go). The header alone
+				// is never larger than the request.
 				nf := s.Protocol.framing.AppendNotFound(buf[:0])
 				if _, err := pc.WriteTo(nf, addr); err == nil {
 					s.stats.notFound.Add(1)
@@ -137,11 +148,16 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 // maxPacketPeers bounds the per-address Conns a packet server keeps.
 const maxPacketPeers = 1024
 
-// packetPeer returns the Conn that replies and pushes to addr.
+// packetPeer returns the Conn that replies and pushes to addr. A Conn that
+// has closed (its writer failed, say) is replaced by a fresh one, so that
+// one failed write does not silence a peer for good.
 func (s *Server) packetPeer(peers map[string]*Conn, pc net.PacketConn, addr net.Addr) *Conn {
 	key := addr.String()
 	if c, ok := peers[key]; ok {
-		return c
+		if c.Context().Err() == nil {
+			return c
+		}
+		delete(peers, key)
 	}
 	if len(peers) >= maxPacketPeers {
 		clear(peers)

@@ -134,7 +134,7 @@ func compile(t reflect.Type) (*plan, error) {
 		pl.ops[i] = o
 		switch o.code {
 		case opStrVar, opBytesVar:
-			pl.ops[i].max = maxLength
+			pl.ops[i].max = maxLengthInt
 			if o.n > 0 {
 				pl.ops[i].max = o.n
 			}

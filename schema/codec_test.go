@@ -295,10 +295,18 @@ func TestCodecValidTypes(t *testing.T) {
 	}
 }
 
+// kitchenI and kitchenU fill the int and uint fields: values past 32 bits
+// on 64-bit platforms, truncated (as variables, so that the package still
+// compiles) on 32-bit ones.
+var (
+	kitchenI int64  = -1 << 40
+	kitchenU uint64 = 1 << 63
+)
+
 func kitchenValue() kitchenVar {
 	return kitchenVar{
-		I8: -8, I16: -16, I32: -32, I64: 1<<32 - 1, I: -1 << 40, U8: 8, U16: 16, U32: 32, U64: 65535,
-		U: 1 << 63, F32: 1.25, F64: math.Pi, Half: 0.5, Narrow: 0.1, B: true, Untag: 7,
+		I8: -8, I16: -16, I32: -32, I64: 1<<32 - 1, I: int(kitchenI), U8: 8, U16: 16, U32: 32, U64: 65535,
+		U: uint(kitchenU), F32: 1.25, F64: math.Pi, Half: 0.5, Narrow: 0.1, B: true, Untag: 7,
 		Name: "héllo", Blob: []byte{1, 2}, Key: [4]byte{1, 2, 3, 4}, Native: -5, Little: 9, Big: -9,
 		Byte: [1]byte{0xFF},
 		Msg:  "message", Data: []byte{0, 1, 0}, Arr: [3]byte{7, 0, 9}, Tail: "é", Code: 0xdeadbeef, ID: [2]uint8{4, 5},

@@ -119,7 +119,7 @@ func checkLen(n, max int) error {
 		return tooLong(n, max)
 	}
 	if uint64(n) > maxLength {
-		return tooLong(n, maxLength)
+		return tooLong(n, maxLengthInt)
 	}
 	return nil
 }

@@ -8,8 +8,13 @@ import (
 )
 
 // maxLength bounds fixed lengths and fixed structure sizes: every length on
-// the wire is a 32-bit unsigned integer.
+// the wire is a 32-bit unsigned integer. It is an untyped constant larger
+// than int on 32-bit platforms: compare it with uint64 values only, and use
+// maxLengthInt where an int is needed.
 const maxLength = math.MaxUint32
+
+// maxLengthInt is maxLength capped to the platform's int.
+const maxLengthInt = min(maxLength, math.MaxInt)
 
 // Structure is a compiled message structure: an ordered list of fields with
 // their layout computed once. A Structure is immutable and safe for
@@ -59,29 +64,31 @@ func NewStructure(fields ...Field) (*Structure, error) {
 			s.variable = true
 		}
 	}
+	var size uint64 // the running size, in uint64 so that it cannot overflow on 32-bit
 	for i := range s.ops {
 		op, f := &s.ops[i], fields[i]
 		switch {
 		case f.Kind == KindNumber:
 			op.code = dynNum
-			s.size += op.format.Size()
+			size += uint64(op.format.Size())
 		case s.variable:
 			op.code = dynVarStr
 			if f.Kind == KindBytes {
 				op.code = dynVarBytes
 			}
-			s.size += wire.LengthSize
+			size += wire.LengthSize
 		default:
 			op.code = dynFixedStr
 			if f.Kind == KindBytes {
 				op.code = dynFixedBytes
 			}
-			s.size += f.FixedLength
+			size += uint64(f.FixedLength)
 		}
-		if s.size > maxLength {
-			return nil, invalid(f.Name, ErrFixedLength, "structure exceeds %d bytes", maxLength)
+		if size > maxLengthInt {
+			return nil, invalid(f.Name, ErrFixedLength, "structure exceeds %d bytes", uint64(maxLengthInt))
 		}
 	}
+	s.size = int(size)
 	return s, nil
 }
 
@@ -90,7 +97,7 @@ func checkField(f Field) (wire.Format, *StructureError) {
 	if f.Name == "" {
 		return wire.Format{}, invalid(f.Name, ErrEmptyName, "")
 	}
-	if f.FixedLength < 0 || f.FixedLength > maxLength {
+	if f.FixedLength < 0 || uint64(f.FixedLength) > maxLength {
 		return wire.Format{}, invalid(f.Name, ErrFixedLength, "%d", f.FixedLength)
 	}
 	switch f.Kind {
@@ -139,3 +146,41 @@ func (s *Structure) Size() int { return s.size }
 
 // Shape returns the structure's shape, for building a wire.Shapes table.
 func (s *Structure) Shape() wire.Shape { return wire.Shape{Variable: s.variable, Size: s.size} }
+
+// SameLayout reports whether s and o put the same bytes on the wire for the
+// same values and read them back the same way: the same number of fields
+// and, field by field, the same kind, the same fixed length and, for
+// numbers, the same size, class (signed, unsigned, float, bool) and byte
+// order. Field names may differ — they never reach the wire — and so may
+// format spellings with the same meaning (">i" and "!l", say). A nil
+// structure has the same layout only as another nil one.
+func (s *Structure) SameLayout(o *Structure) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s == o {
+		return true
+	}
+	if s.variable != o.variable || s.size != o.size || len(s.ops) != len(o.ops) {
+		return false
+	}
+	for i := range s.ops {
+		a, b := &s.ops[i], &o.ops[i]
+		if a.code != b.code || a.n != b.n {
+			return false
+		}
+		if a.code == dynNum && !sameNumber(a.format, b.format) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameNumber reports whether two number formats pack every value into the
+// same bytes. Byte order does not matter for one-byte formats.
+func sameNumber(a, b wire.Format) bool {
+	if a.Size() != b.Size() || a.Class() != b.Class() {
+		return false
+	}
+	return a.Size() == 1 || a.BigEndian() == b.BigEndian()
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check of every module: gofmt, go vet, the tests with the race
-# detector, and each fuzz target for a bounded time (FUZZTIME, default 10s).
+# Runs every check of every module: gofmt, go vet (and a 32-bit vet and build
+# of the root module), the tests with the race detector, and each fuzz target
+# for a bounded time (FUZZTIME, default 10s).
 # Usage: scripts/test.sh            (from anywhere in the repository)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ for m in "${modules[@]}"; do
   echo "== go vet ($m)"
   (cd "$m" && go vet ./...)
 done
+
+echo "== GOARCH=386 go vet (.): the library builds on 32-bit platforms"
+GOARCH=386 go vet ./...
+echo "== GOARCH=arm go build (.)"
+GOARCH=arm go build ./...
 
 for m in "${modules[@]}"; do
   echo "== go test -race ($m)"

@@ -32,6 +32,7 @@ type UnknownTypeError struct {
 	Type uint64 // the message type read from the header
 }
 
+// Error returns "binproto: unknown message type" and the type.
 func (e *UnknownTypeError) Error() string {
 	return fmt.Sprintf("binproto: unknown message type %d", e.Type)
 }
@@ -46,6 +47,7 @@ type TooLargeError struct {
 	Max    int    // the configured maximum
 }
 
+// Error returns the length and the maximum it exceeds.
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("binproto: payload of %d bytes exceeds the maximum of %d", e.Length, e.Max)
 }

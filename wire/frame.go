@@ -37,16 +37,28 @@ type shapeSlot struct {
 	ok bool
 }
 
-const maxDenseType = 4096
+// MaxDenseType bounds the message types that per-type tables (Shapes, and
+// the root package's codec checks) index in a slice; larger types go to a
+// map.
+const MaxDenseType = 4096
+
+// DenseLen returns the length of a slice indexed by the keys of m that are
+// below MaxDenseType: one more than the largest such key, or 0.
+func DenseLen[K ~uint64, V any](m map[K]V) int {
+	n := 0
+	for t := range m {
+		if uint64(t) < MaxDenseType {
+			n = max(n, int(t)+1)
+		}
+	}
+	return n
+}
 
 // NewShapes builds a lookup table from m.
 func NewShapes(m map[uint64]Shape) *Shapes {
-	s := &Shapes{}
+	s := &Shapes{dense: make([]shapeSlot, DenseLen(m))}
 	for t, sh := range m {
-		if t < maxDenseType {
-			if int(t) >= len(s.dense) {
-				s.dense = append(s.dense, make([]shapeSlot, int(t)+1-len(s.dense))...)
-			}
+		if t < uint64(len(s.dense)) {
 			s.dense[t] = shapeSlot{sh, true}
 			continue
 		}
@@ -58,8 +70,12 @@ func NewShapes(m map[uint64]Shape) *Shapes {
 	return s
 }
 
-// Lookup returns the shape of type t and whether t is known.
+// Lookup returns the shape of type t and whether t is known. A nil *Shapes
+// knows no type.
 func (s *Shapes) Lookup(t uint64) (Shape, bool) {
+	if s == nil {
+		return Shape{}, false
+	}
 	if t < uint64(len(s.dense)) {
 		slot := s.dense[t]
 		return slot.Shape, slot.ok

@@ -12,9 +12,10 @@ const DefaultReadBufferSize = 4096
 // FrameReader reads frames from a stream. It owns its buffer: the Frame
 // returned by ReadFrame, payload included, is valid only until the next call
 // to ReadFrame. The declared length of a variable frame is checked against
-// the maximum payload size before the buffer grows or anything more is read,
-// and a buffer grown past 64 KiB for a large frame is released once that
-// frame has been consumed.
+// the maximum payload size before the buffer grows or anything more is read;
+// the buffer then grows geometrically with the bytes received, not to the
+// declared length at once; and a buffer grown past 64 KiB for a large frame
+// is released once that frame has been consumed.
 //
 // A FrameReader is not safe for concurrent use: one goroutine owns it.
 type FrameReader struct {
@@ -103,20 +104,15 @@ func (fr *FrameReader) release() {
 	}
 }
 
-// fill reads until at least need bytes are buffered.
+// fill reads until at least need bytes are buffered. The buffer grows with
+// the bytes that actually arrive, at most doubling at each step, and never
+// past need: a peer that declares a large frame and sends little of it costs
+// about what it sent, not what it declared.
 func (fr *FrameReader) fill(need int) error {
-	if fr.start+need > len(fr.buf) {
-		size := max(need, fr.initial)
-		if size > len(fr.buf) || fr.buf == nil {
-			nb := make([]byte, size)
-			fr.end = copy(nb, fr.buf[fr.start:fr.end])
-			fr.buf = nb
-		} else {
-			fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
-		}
-		fr.start = 0
-	}
 	for fr.Buffered() < need {
+		if fr.end == len(fr.buf) || (fr.start > 0 && fr.start+need > len(fr.buf)) {
+			fr.grow(need)
+		}
 		if fr.BeforeRead != nil {
 			fr.BeforeRead(fr.Buffered() > 0)
 		}
@@ -137,4 +133,20 @@ func (fr *FrameReader) fill(need int) error {
 		return err
 	}
 	return nil
+}
+
+// grow moves the buffered bytes to the front of the buffer and makes room
+// after them for at least one more byte of a frame of need bytes (need >
+// Buffered()): the new size is max(initial, min(need, 2*Buffered())), so
+// the buffer reaches a large frame's size only as its bytes arrive.
+func (fr *FrameReader) grow(need int) {
+	size := max(fr.initial, min(need, 2*fr.Buffered()))
+	if size > len(fr.buf) {
+		nb := make([]byte, size)
+		fr.end = copy(nb, fr.buf[fr.start:fr.end])
+		fr.buf = nb
+	} else {
+		fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
+	}
+	fr.start = 0
 }

@@ -1,13 +1,15 @@
-// Package conn is binproto's per-connection engine, independent of any one
-// framing: a coalescing, bounded frame writer that any goroutine may use, and
-// the deadline bookkeeping of the single goroutine that reads a connection.
+// Package conn holds binproto's per-connection I/O machinery, independent of
+// any one framing: Writer, a coalescing, bounded frame writer that any
+// goroutine may use, and BurstReader, which batches the reads of the single
+// goroutine that reads a connection. The read loop itself, with its
+// deadlines (idle, whole-frame, drain), lives in the root package's conn.go.
 //
 // Ownership: a connection has exactly one reading goroutine, which owns the
-// frame reader and its buffer. Writes need no goroutine of their own: the
-// goroutine whose frame finds the writer idle becomes the flusher (or, for
-// Writer.Send, a goroutine started for the burst), writes everything queued
-// so far in one vectored write of pooled chunks, and keeps flushing until
-// the queue is empty; frames that arrive meanwhile are appended to the
-// queue and coalesced into the next write. An idle connection therefore
-// costs one goroutine and no write buffer.
+// frame reader, its buffer and the BurstReader under it. Writes need no
+// goroutine of their own: the goroutine whose frame finds the writer idle
+// becomes the flusher (or, for Writer.Send, a goroutine started for the
+// burst), writes everything queued so far in one vectored write of pooled
+// chunks, and keeps flushing until the queue is empty; frames that arrive
+// meanwhile are appended to the queue and coalesced into the next write. An
+// idle connection therefore costs one goroutine and no write buffer.
 package conn

@@ -2,7 +2,6 @@ package conn
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -38,9 +37,17 @@ func (w *Writer) putChunk(b []byte) {
 	}
 }
 
-// ErrWriterClosed is returned by Writer.Write after the writer failed or was
-// closed; errors.Is(err, net.ErrClosed) also holds for it.
-var ErrWriterClosed = errors.New("binproto: connection closed")
+// ErrWriterClosed is returned by Writer.Write after the writer was closed;
+// after a failed write the error returned wraps both the write's error and
+// ErrWriterClosed. errors.Is(ErrWriterClosed, net.ErrClosed) holds.
+var ErrWriterClosed error = closedError{}
+
+// closedError is the type of ErrWriterClosed: a sentinel that also matches
+// net.ErrClosed.
+type closedError struct{}
+
+func (closedError) Error() string        { return "binproto: connection closed" }
+func (closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // WriterOptions configures a Writer. The zero value is valid.
 type WriterOptions struct {
@@ -62,6 +69,10 @@ type WriterOptions struct {
 	// OnError is called once, from the flushing goroutine, when a write
 	// fails; the connection has been closed by then.
 	OnError func(error)
+	// OnIdle, if set, is called by the flushing goroutine, with the writer
+	// unlocked, each time a flush ends with nothing left queued. Others
+	// may have queued again by the time it runs.
+	OnIdle func()
 }
 
 // Writer queues whole frames for a net.Conn and writes them, coalesced, from
@@ -79,9 +90,13 @@ type Writer struct {
 	waiters  int           // goroutines waiting for space
 	drained  chan struct{} // closed when a flush pass ends, if waiters > 0
 	err      error         // sticky: the first write error, or ErrWriterClosed
+	lost     bool          // frames were queued or being written when err was set
 	written  uint64        // bytes written so far
 
-	iov net.Buffers // owned by the flusher: the vector handed to WriteTo
+	// Owned by the flusher: the vector handed to WriteTo, which consumes
+	// it, and iovBuf, which keeps its backing array from pass to pass.
+	iov    net.Buffers
+	iovBuf [][]byte
 }
 
 // NewWriter returns a writer for nc.
@@ -250,7 +265,10 @@ func (w *Writer) Flush() error {
 	return w.flush()
 }
 
-// Wait waits until nothing is queued or being written, or ctx is done.
+// Wait waits until nothing is queued or being written, or ctx is done. If
+// the writer failed or was closed while frames were queued or being written
+// (they may not have been written), it returns the writer's error; a writer
+// closed after everything was written still returns nil.
 func (w *Writer) Wait(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -259,7 +277,53 @@ func (w *Writer) Wait(ctx context.Context) error {
 			return err
 		}
 	}
+	if w.err != nil && w.lost {
+		return w.err
+	}
 	return nil
+}
+
+// WaitRoom waits until a frame of n bytes fits under the queue's bound (or
+// nothing is queued), the writer fails, or ctx is done. It lets a caller
+// wait for room before taking a lock of its own, then queue with TryQueue.
+func (w *Writer) WaitRoom(ctx context.Context, n int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.err == nil && w.queued > 0 && w.queued+n > w.opts.MaxQueued {
+		if err := w.waitSpace(ctx); err != nil {
+			return err
+		}
+	}
+	return w.err
+}
+
+// TryQueue is Queue without the wait: when frame does not fit under the
+// queue's bound it queues nothing and returns queued == false (wait with
+// WaitRoom, holding no lock, and try again). admit, if not nil, runs with
+// the writer locked once room was found, just before frame is queued; if it
+// returns an error nothing is queued and TryQueue returns that error. It
+// lets the caller record, in the order of the frames on the wire, what the
+// frame is (admit must be quick and must not use w). flush is as for Queue.
+func (w *Writer) TryQueue(frame []byte, admit func() error) (queued, flush bool, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return false, false, w.err
+	}
+	if w.queued > 0 && w.queued+len(frame) > w.opts.MaxQueued {
+		return false, false, nil
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			return false, false, err
+		}
+	}
+	w.appendLocked(frame)
+	if w.flushing {
+		return true, false, nil
+	}
+	w.flushing = true
+	return true, true, nil
 }
 
 // waitSpace waits, with w.mu held on entry and exit, for a flush pass to end.
@@ -301,18 +365,30 @@ func (w *Writer) flush() error {
 			w.spare = chunks[:0]
 		}
 		if w.endPass(n, err) {
-			w.mu.Unlock()
-			return err
+			return w.doneLocked(err)
 		}
 	}
+}
+
+// doneLocked unlocks w.mu at the end of a flush and returns its result: nil,
+// or for a failed write the writer's sticky error, which wraps the write's
+// error and ErrWriterClosed.
+func (w *Writer) doneLocked(err error) error {
+	if err != nil && w.err != nil {
+		err = w.err
+	}
+	w.mu.Unlock()
+	if err == nil && w.opts.OnIdle != nil {
+		w.opts.OnIdle()
+	}
+	return err
 }
 
 // passDone ends a write pass of n bytes (with w.mu held) and goes on
 // flushing what was queued meanwhile; it returns unlocked.
 func (w *Writer) passDone(n int, err error) error {
 	if w.endPass(n, err) {
-		w.mu.Unlock()
-		return err
+		return w.doneLocked(err)
 	}
 	return w.flush()
 }
@@ -373,16 +449,25 @@ func (w *Writer) writeChunks(chunks [][]byte) error {
 		_, err := w.nc.Write(chunks[0])
 		return err
 	}
-	// WriteTo consumes the vector it is given, so it gets a copy.
-	w.iov = append(w.iov[:0], chunks...)
+	// WriteTo consumes the vector it is given (it reslices it), so it gets
+	// a view of iovBuf, which keeps the backing array for the next pass.
+	w.iovBuf = append(w.iovBuf[:0], chunks...)
+	w.iov = w.iovBuf
 	_, err := w.iov.WriteTo(w.nc)
-	clear(w.iov[:cap(w.iov)])
+	clear(w.iovBuf)
+	w.iov = nil
 	return err
 }
 
 func (w *Writer) failLocked(err error) {
+	if w.queued > 0 || w.flushing {
+		w.lost = true
+	}
 	if w.err == nil {
-		w.err = &writeError{err}
+		w.err = err
+		if err != ErrWriterClosed {
+			w.err = &writeError{err}
+		}
 	}
 	for _, c := range w.chunks {
 		w.putChunk(c)
@@ -417,9 +502,12 @@ func (w *Writer) Written() uint64 {
 }
 
 // writeError wraps the first error of a writer so that every later Write
-// reports it while errors.Is still reaches both it and net.ErrClosed.
+// reports it while errors.Is still reaches it, ErrWriterClosed and
+// net.ErrClosed.
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return "binproto: write failed: " + e.err.Error() }
 
-func (e *writeError) Unwrap() []error { return []error{e.err, net.ErrClosed} }
+// Unwrap returns the write's error and ErrWriterClosed (which matches
+// net.ErrClosed).
+func (e *writeError) Unwrap() []error { return []error{e.err, ErrWriterClosed} }
