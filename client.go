@@ -199,7 +199,7 @@ func (cl *Client) Send(ctx context.Context, out Outgoing) error {
 // SendBatch encodes every message into one buffer and sends them with one
 // write (one datagram each over UDP). Nothing is sent if any fails to encode.
 func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
-	buf := getBuffer(cl.proto)
+	buf := getBatchBuffer(cl.proto)
 	defer putBuffer(cl.proto, buf)
 	b := (*buf)[:0]
 	var err error
@@ -216,7 +216,7 @@ func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
 // by c into one buffer and written at once: the fast path for streams of
 // small fixed-size messages.
 func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Codec[T], vs []T) error {
-	buf := getBuffer(cl.proto)
+	buf := getBatchBuffer(cl.proto)
 	defer putBuffer(cl.proto, buf)
 	b := (*buf)[:0]
 	var err error

@@ -482,6 +482,17 @@ func (c *Conn) handleSafe(h Handler, fr wire.Frame) (reason CloseReason, err err
 // Buffers for encoding outgoing frames, pooled on the fast path.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
+// batchPool keeps the large buffers batches grow, so that a stream of
+// batches does not regrow one for every call; sync.Pool drops them when
+// the garbage collector runs, so an idle program does not keep them.
+var batchPool sync.Pool
+
+// maxPooled bounds the buffers either pool keeps.
+const (
+	maxPooledSmall = 64 << 10
+	maxPooledBatch = 16 << 20
+)
+
 func getBuffer(p *Protocol) *[]byte {
 	if p.cfg.DisableFastPath {
 		b := make([]byte, 0, 512)
@@ -490,10 +501,26 @@ func getBuffer(p *Protocol) *[]byte {
 	return bufferPool.Get().(*[]byte)
 }
 
+// getBatchBuffer returns a buffer for many frames: a large one kept from an
+// earlier batch when there is one.
+func getBatchBuffer(p *Protocol) *[]byte {
+	if !p.cfg.DisableFastPath {
+		if b, ok := batchPool.Get().(*[]byte); ok {
+			return b
+		}
+	}
+	return getBuffer(p)
+}
+
 func putBuffer(p *Protocol, b *[]byte) {
-	if p.cfg.DisableFastPath || cap(*b) > 64<<10 {
+	if p.cfg.DisableFastPath {
 		return
 	}
 	*b = (*b)[:0]
-	bufferPool.Put(b)
+	switch c := cap(*b); {
+	case c <= maxPooledSmall:
+		bufferPool.Put(b)
+	case c <= maxPooledBatch:
+		batchPool.Put(b)
+	}
 }

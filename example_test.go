@@ -140,25 +140,35 @@ func ExampleSendBatchTyped() {
 		received.Add(1)
 		return binproto.NoReply, nil // one-way
 	})
+	srv.HandleFunc(TypeStatus, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		return binproto.Msg(TypeStatus, map[string]any{"status_code": received.Load(), "message": "count"}), nil
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
 	go srv.Serve(l)
+	defer srv.Shutdown(ctx)
 
 	cl, err := binproto.Dial(ctx, proto, l.Addr().String(), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer cl.Close()
 	readings := make([]Sensor, 1000)
 	if err := binproto.SendBatchTyped(ctx, cl, TypeSensor, exampleSensorCodec, readings); err != nil {
 		log.Fatal(err)
 	}
-	cl.Close()
-	srv.Shutdown(ctx) // serves what was received before closing
-	fmt.Println("received:", received.Load(), "messages in", srv.Stats().BytesIn, "bytes")
+	// A connection's messages are handled in order, so the reply to a
+	// request sent after the batch comes once the whole batch was handled.
+	reply, err := cl.Request(ctx, binproto.Msg(TypeStatus, map[string]any{"status_code": 0, "message": "flush"}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fields, _ := reply.Fields()
+	fmt.Println("server had received:", fields["status_code"], "messages")
 	// Output:
-	// received: 1000 messages in 18000 bytes
+	// server had received: 1000 messages
 }
 
 // A server pushes messages to its clients: from a handler with Conn.Send,
