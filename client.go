@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -40,6 +41,19 @@ type ClientOptions struct {
 // and matched to replies in order, since the compatible framing carries no
 // request ids.
 //
+// A client over a stream connection with no push handlers reads the
+// connection only while a request waits for its reply: the waiting caller
+// that holds the read token reads and dispatches frames itself (replies to
+// their requests, in order, other messages to the Receive queue) until its
+// own reply has come, then hands the token to another waiting caller, if
+// any. Sequential requests thus read their own replies, with no hand-off
+// between goroutines. A client with push handlers, a UDP client, and a
+// client on which Receive, Conn.Done or Conn.Context was called read all
+// the time instead, on a background goroutine. In the first (direct) mode,
+// a connection that dies while no request waits is noticed at the next
+// request, and messages the server sends meanwhile wait in the
+// connection's buffers until then.
+//
 // Over UDP, requests go one at a time, and replies are still matched by
 // order alone. A reply that arrives after its request gave up (its context
 // ended) is treated as unsolicited only if no other request is waiting by
@@ -56,6 +70,14 @@ type Client struct {
 	udp      bool
 	udpMu    sync.Mutex // one UDP request at a time
 
+	// rtok is the read token: whoever holds it (sends into it) owns the
+	// connection's reading (Conn.rd and the read deadline state). A caller
+	// waiting for its reply in direct mode takes it and reads until its
+	// reply has come; the background reader takes it for good.
+	rtok   chan struct{}
+	bg     atomic.Bool // the background reader is started
+	bgOnce sync.Once
+
 	// mu guards pending, head and err. roundTrip takes it inside the
 	// writer's lock (Writer.TryQueue), so that pending is in the order of
 	// the frames on the wire; it is never held while waiting, so the read
@@ -65,7 +87,7 @@ type Client struct {
 	head    int
 	err     error       // set once the connection is gone
 	shut    atomic.Bool // Close was called
-	inPush  atomic.Bool // a push handler is running on the read loop
+	inPush  atomic.Bool // a push handler is running on the background reader
 }
 
 // call is one request awaiting its reply.
@@ -139,7 +161,7 @@ func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
 	if q <= 0 {
 		q = 256
 	}
-	cl := &Client{proto: p, recv: make(chan *Message, q)}
+	cl := &Client{proto: p, recv: make(chan *Message, q), rtok: make(chan struct{}, 1)}
 	cl.udp = isDatagram(nc)
 	for t, h := range opts.Handlers {
 		cl.handlers.handle(t, h)
@@ -149,12 +171,50 @@ func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
 		log = discardLogger
 	}
 	cl.conn = newConn(p, nc, cl, log, &cl.stats)
-	if cl.udp {
-		go cl.conn.datagramLoop()
+	if cl.udp || len(opts.Handlers) > 0 {
+		cl.background()
 	} else {
-		go cl.conn.readLoop()
+		cl.conn.watch = cl.background
 	}
 	return cl
+}
+
+// background starts the background reader, once: it takes the read token
+// (after the current direct reader, if any, is done with it) and reads
+// until the connection dies. A datagram client starts it at once.
+func (cl *Client) background() {
+	if cl.bg.Load() {
+		return
+	}
+	cl.bgOnce.Do(func() {
+		cl.bg.Store(true)
+		loop := cl.conn.readLoop
+		if cl.udp {
+			loop = cl.conn.datagramLoop
+		}
+		go func() {
+			cl.rtok <- struct{}{}
+			if !cl.conn.ended() {
+				loop()
+			}
+			<-cl.rtok
+		}()
+	})
+}
+
+// reap finishes a closed connection that nobody reads: it takes the read
+// token (whoever reads meets the closed connection, finishes and hands it
+// on) and finishes unless that was done. It returns at once on a push
+// handler, which runs holding the token.
+func (cl *Client) reap() {
+	if cl.inPush.Load() {
+		return
+	}
+	cl.rtok <- struct{}{}
+	if !cl.conn.ended() {
+		cl.conn.finish(net.ErrClosed)
+	}
+	<-cl.rtok
 }
 
 // Stats returns a snapshot of the client's counters.
@@ -165,10 +225,10 @@ func (cl *Client) Conn() *Conn { return cl.conn }
 
 // Close closes the connection; pending requests fail with ErrClientClosed.
 // Messages already queued by Send are written first (within the write
-// timeout). It waits for the read loop to exit, except while a push handler
-// is running (the handler runs on the read loop, so Close may be called
-// from it): it then returns once the connection is closed, and the read
-// loop exits when the handler returns. Safe to call more than once.
+// timeout). It waits until reading has ended, except while a push handler
+// is running (the handler runs on the background reader, so Close may be
+// called from it): it then returns once the connection is closed, and the
+// reader exits when the handler returns. Safe to call more than once.
 func (cl *Client) Close() error {
 	if !cl.shut.Swap(true) {
 		t := cl.proto.cfg.WriteTimeout
@@ -179,7 +239,7 @@ func (cl *Client) Close() error {
 		cl.conn.w.Wait(ctx)
 		cancel()
 	}
-	cl.conn.Close()
+	cl.conn.Close() // and reap
 	if !cl.inPush.Load() {
 		<-cl.conn.done
 	}
@@ -360,18 +420,31 @@ func (cl *Client) connErr(err error) error {
 	return err
 }
 
-// wait waits for k's reply or for ctx.
+// wait waits for k's reply or for ctx, reading the connection itself
+// whenever it gets the read token.
 func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
-	select {
-	case <-k.done:
-	case <-ctx.Done():
-		if k.state.CompareAndSwap(callWaiting, callAbandoned) {
-			if cl.udp {
-				cl.forget(k)
-			}
-			return nil, ctx.Err()
+	for done := false; !done; {
+		var err error
+		select {
+		case <-k.done:
+			done = true
+			continue
+		case <-ctx.Done():
+			err = ctx.Err()
+		case cl.rtok <- struct{}{}:
+			err = cl.lead(ctx, k)
+			<-cl.rtok
 		}
-		<-k.done // the reply is being delivered
+		switch {
+		case err != nil:
+			if cl.abandon(k) {
+				return nil, err
+			}
+			done = true // abandon received k.done
+		case k.state.Load() != callWaiting:
+			<-k.done // delivered, or being delivered by closed
+			done = true
+		}
 	}
 	if k.err != nil {
 		err := k.err
@@ -384,6 +457,55 @@ func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// abandon gives up on k, whose caller's context ended, unless its reply (or
+// failure) is already being delivered: then it waits for the delivery and
+// returns false.
+func (cl *Client) abandon(k *call) bool {
+	if k.state.CompareAndSwap(callWaiting, callAbandoned) {
+		if cl.udp {
+			cl.forget(k)
+		}
+		return true
+	}
+	<-k.done // the reply is being delivered
+	return false
+}
+
+// lead reads and dispatches frames, holding the read token, until k is no
+// longer waiting (its reply came, or the connection failed: the reader
+// that met the error finishes the connection, which fails k) or ctx ends.
+// It returns ctx's error in the last case: the read was interrupted (see
+// Conn.interruptRead), the connection stays up and the frame being read
+// stays buffered for the next reader.
+func (cl *Client) lead(ctx context.Context, k *call) error {
+	c := cl.conn
+	if c.ended() {
+		return nil // k failed with the connection
+	}
+	if err := c.begin(); err != nil {
+		c.finish(err)
+		return nil
+	}
+	if ctx.Done() != nil {
+		gen := c.readGen // guarded by the token: only its holder moves it
+		stop := context.AfterFunc(ctx, func() { c.interruptRead(gen) })
+		defer func() {
+			stop()
+			c.endInterrupt()
+		}()
+	}
+	for k.state.Load() == callWaiting {
+		if err := c.readFrame(); err != nil {
+			if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				return ctx.Err()
+			}
+			c.finish(err)
+			return nil
+		}
+	}
+	return nil
 }
 
 // forget removes an abandoned UDP call, whose reply may never come.
@@ -407,8 +529,11 @@ func (cl *Client) release(k *call) {
 }
 
 // Receive returns the next message that was neither a reply nor handled by
-// a push handler, waiting until ctx is done or the connection closes.
+// a push handler, waiting until ctx is done or the connection closes. The
+// first call makes the client read all the time, on a background goroutine
+// (see Client).
 func (cl *Client) Receive(ctx context.Context) (*Message, error) {
+	cl.background()
 	select {
 	case m := <-cl.recv:
 		return m, nil
@@ -437,7 +562,7 @@ func (cl *Client) Receive(ctx context.Context) (*Message, error) {
 func (cl *Client) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
 	t := MessageType(fr.Type)
 	if h, explicit := cl.handlers.lookup(t); explicit {
-		cl.inPush.Store(true) // lets Close, called by h, skip waiting for this loop
+		cl.inPush.Store(true) // lets Close, called by h, skip waiting for this reader
 		defer cl.inPush.Store(false)
 		return c.handle(h, fr)
 	}

@@ -30,7 +30,12 @@ type Conn struct {
 
 	ctx    context.Context // cancelled when the connection dies
 	cancel context.CancelCauseFunc
-	done   chan struct{} // closed when the read loop has exited
+	done   chan struct{} // closed when reading has ended (see finish)
+
+	// watch, if set, is called by Done and Context: a client in direct
+	// mode (client.go) starts its background reader, so that a connection
+	// that dies while idle is noticed.
+	watch func()
 
 	closeOnce sync.Once
 	reason    CloseReason // set once by closeWith
@@ -50,11 +55,21 @@ type Conn struct {
 	idleWaiting bool      // the read loop awaits a frame with no idle deadline: requests in flight
 	drainDL     time.Time // the read deadline set while draining
 
-	// Owned by the read loop.
-	rd    *wire.FrameReader
-	msg   Message
-	reply []byte
-	armed bool // the whole-frame deadline is set for the current frame
+	// Interrupting a reader whose caller gave up (direct-mode clients, see
+	// interruptRead). readStop is set, and read deadlines are moved to
+	// the past, by a context.AfterFunc; readGen, guarded by dlMu, tells a
+	// late one that the read it was to stop is over.
+	readStop atomic.Bool
+	readGen  uint64
+
+	// Owned by the reader: the read loop, or on a client the holder of the
+	// read token (client.go).
+	rd      *wire.FrameReader
+	msg     Message
+	reply   []byte
+	armed   bool      // the whole-frame deadline is set for the current frame
+	frameDL time.Time // that deadline
+	begun   bool      // begin has run
 }
 
 const (
@@ -115,11 +130,26 @@ func isDatagram(nc net.Conn) bool {
 }
 
 // Context returns a context cancelled when the connection closes.
-func (c *Conn) Context() context.Context { return c.ctx }
+//
+// A Client's connection is read only while a request waits for its reply,
+// unless it has push handlers or Receive was called (see Client); calling
+// Context or Done on it makes it read all the time from then on, so that
+// they also report a connection that dies while idle.
+func (c *Conn) Context() context.Context {
+	if c.watch != nil {
+		c.watch()
+	}
+	return c.ctx
+}
 
-// Done returns a channel closed once the connection is closed and its read
-// loop has exited.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+// Done returns a channel closed once the connection is closed and reading
+// from it has ended (on a Client, see Context).
+func (c *Conn) Done() <-chan struct{} {
+	if c.watch != nil {
+		c.watch()
+	}
+	return c.done
+}
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -153,6 +183,9 @@ func (c *Conn) Send(ctx context.Context, out Outgoing) error {
 // Close closes the connection at once.
 func (c *Conn) Close() error {
 	c.closeWith(CloseLocal, nil)
+	if cl, ok := c.peer.(*Client); ok {
+		cl.reap()
+	}
 	return nil
 }
 
@@ -170,15 +203,44 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 	})
 }
 
-// readLoop is the connection's one reading goroutine.
+// readLoop is the connection's one reading goroutine (on a client, the
+// background reader, which holds the read token).
 func (c *Conn) readLoop() {
+	err := c.begin()
+	if err == nil {
+		err = c.readFrames()
+	}
+	c.finish(err)
+}
+
+// begin runs, once, before the first frame is read: the TLS handshake and,
+// on a server, the start of authentication.
+func (c *Conn) begin() error {
+	if c.begun {
+		return nil
+	}
+	c.begun = true
 	err := c.handshake()
 	if err == nil {
 		err = c.secStart() // authentication begins (auth.go)
 	}
-	if err == nil {
-		err = c.readFrames()
+	return err
+}
+
+// ended reports whether finish has run.
+func (c *Conn) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
 	}
+}
+
+// finish runs once, by the reader that met err, which ended reading: the
+// connection closes (gracefully when the peer closed or the server
+// drains), is counted, the peer fails what it awaited, and done closes.
+func (c *Conn) finish(err error) {
 	reason := c.classify(err)
 	switch reason {
 	case CloseShutdown, ClosePeer:
@@ -213,17 +275,29 @@ func (c *Conn) readFrames() (err error) {
 		}
 	}()
 	for {
-		fr, err := c.rd.ReadFrame()
-		c.armed = false
-		if err != nil {
-			return err
-		}
-		c.stats.received(fr.Len)
-		if reason, err := c.peer.dispatch(c, fr); err != nil {
-			c.closeWith(reason, err)
+		if err := c.readFrame(); err != nil {
 			return err
 		}
 	}
+}
+
+// readFrame reads one frame and dispatches it: the step shared by the read
+// loop and a client's direct reader. A dispatch error closes the
+// connection and is returned. After a read error (returned as is) that is
+// a timeout the frame reader stays usable, and the frame's deadline state
+// is kept for the next read.
+func (c *Conn) readFrame() error {
+	fr, err := c.rd.ReadFrame()
+	if err != nil {
+		return err
+	}
+	c.armed = false
+	c.stats.received(fr.Len)
+	if reason, err := c.peer.dispatch(c, fr); err != nil {
+		c.closeWith(reason, err)
+		return err
+	}
+	return nil
 }
 
 // handshake completes a TLS handshake within the read timeout.
@@ -305,6 +379,49 @@ func (c *Conn) beforeRead(partial bool) {
 		c.armLocked(partial)
 		c.dlMu.Unlock()
 	}
+	if c.readStop.Load() {
+		// interruptRead ran, perhaps before our deadline was set: its
+		// deadline in the past wins.
+		c.nc.SetReadDeadline(pastDeadline)
+	}
+}
+
+// pastDeadline is a read deadline that has expired: it makes a blocked Read
+// return at once.
+var pastDeadline = time.Unix(1, 0)
+
+// interruptRead makes the reader's current or next Read fail with a timeout:
+// a client's direct reader whose caller's context ended runs it (through
+// context.AfterFunc) for the read of generation gen. It does nothing once
+// that read is over (endInterrupt moved readGen on).
+func (c *Conn) interruptRead(gen uint64) {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	if c.readGen != gen {
+		return
+	}
+	c.readStop.Store(true)
+	c.nc.SetReadDeadline(pastDeadline)
+}
+
+// endInterrupt ends the reads of the current generation: a later
+// interruptRead for it does nothing, and if one ran, the read deadline it
+// moved is restored (the current frame's whole-frame deadline, or none),
+// for the next reader. Called by the reader.
+func (c *Conn) endInterrupt() {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.readGen++
+	if !c.readStop.Swap(false) {
+		return
+	}
+	if c.armed {
+		c.nc.SetReadDeadline(c.frameDL)
+		c.deadlineSet = true
+		return
+	}
+	c.nc.SetReadDeadline(time.Time{})
+	c.deadlineSet = false
 }
 
 // armLocked arms the read deadline with dlMu held.
@@ -337,7 +454,8 @@ func (c *Conn) armRead(partial bool) {
 	switch {
 	case partial:
 		if !c.armed && cfg.ReadTimeout > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(cfg.ReadTimeout))
+			c.frameDL = time.Now().Add(cfg.ReadTimeout)
+			c.nc.SetReadDeadline(c.frameDL)
 			c.armed, c.deadlineSet = true, true
 		}
 	case c.idle > 0:

@@ -14,7 +14,7 @@ import (
 // and validation (validate.go) to the server's connection engine. The hooks
 // in the engine are:
 //
-//	Conn.readLoop        c.secStart() after the TLS handshake
+//	Conn.begin           c.secStart() after the TLS handshake
 //	Conn.classify        c.secClassify(err) first
 //	Server.serveConn     s.secAdmit(c) before registering c
 //	Server.dispatch      s.screen(c, fr) before anything else

@@ -25,7 +25,7 @@ type FrameReader struct {
 	start   int
 	end     int
 	initial int
-	err     error // sticky read error
+	err     error // sticky error: any but a timeout
 
 	// BeforeRead, if set, is called before every Read on the underlying
 	// reader. partial reports whether part of the next frame is already
@@ -50,7 +50,11 @@ func (fr *FrameReader) Buffered() int { return fr.end - fr.start }
 // ReadFrame returns the next frame. At a clean end of stream (no partial
 // frame buffered) it returns io.EOF; a stream that ends inside a frame
 // returns io.ErrUnexpectedEOF. Malformed frames return the errors of
-// Framing.ParseFrame; after any error the reader is unusable.
+// Framing.ParseFrame; after any error the reader is unusable, except a
+// timeout (an error with a Timeout method that reports true, such as a
+// read deadline's os.ErrDeadlineExceeded): a timeout leaves the reader
+// usable; the next ReadFrame continues the frame, whose bytes read so far
+// stay buffered.
 func (fr *FrameReader) ReadFrame() (Frame, error) {
 	if fr.err != nil {
 		return Frame{}, fr.err
@@ -69,7 +73,9 @@ func (fr *FrameReader) ReadFrame() (Frame, error) {
 			return fr.take(typ, payloadAt, n)
 		}
 		if err := fr.fill(need); err != nil {
-			fr.err = err
+			if !isTimeout(err) {
+				fr.err = err
+			}
 			return Frame{}, err
 		}
 	}
@@ -149,4 +155,11 @@ func (fr *FrameReader) grow(need int) {
 		fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
 	}
 	fr.start = 0
+}
+
+// isTimeout reports whether err is a timeout, such as an expired read
+// deadline.
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
 }

@@ -365,3 +365,55 @@ func TestFrameReaderBeforeRead(t *testing.T) {
 		t.Errorf("BeforeRead: %d calls, %d partial; want %d, %d", calls, partial, len(data), len(data)-2)
 	}
 }
+
+// timeoutErr is a read deadline's error: a timeout.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
+
+// stallReader serves its chunks, failing with a timeout between them.
+type stallReader struct {
+	chunks [][]byte
+	stall  bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if s.stall = !s.stall; !s.stall {
+		return 0, timeoutErr{}
+	}
+	if len(s.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.chunks[0])
+	s.chunks = s.chunks[1:]
+	return n, nil
+}
+
+// A timeout leaves the reader usable; the next ReadFrame continues the
+// frame.
+func TestFrameReaderTimeoutNotSticky(t *testing.T) {
+	f := newFraming(">H", wire.CRC32)
+	good, _ := f.AppendFrame(nil, typeSensor, sensorPayload)
+	fr := wire.NewFrameReader(&stallReader{chunks: [][]byte{good[:3], good[3:]}}, f, 0)
+	timeouts := 0
+	for {
+		got, err := fr.ReadFrame()
+		if err == nil {
+			if !bytes.Equal(got.Payload, sensorPayload) {
+				t.Fatalf("payload %x, want %x", got.Payload, sensorPayload)
+			}
+			break
+		}
+		if _, ok := err.(timeoutErr); !ok || timeouts > 2 {
+			t.Fatalf("ReadFrame: %v after %d timeouts", err, timeouts)
+		}
+		timeouts++
+	}
+	if timeouts != 1 { // mid-frame, after the first 3 bytes
+		t.Errorf("%d timeouts, want 1", timeouts)
+	}
+	if _, err := fr.ReadFrame(); err != io.EOF && !errors.As(err, new(timeoutErr)) {
+		t.Errorf("after the frame: %v", err)
+	}
+}

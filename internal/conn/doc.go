@@ -4,8 +4,10 @@
 // goroutine that reads a connection. The read loop itself, with its
 // deadlines (idle, whole-frame, drain), lives in the root package's conn.go.
 //
-// Ownership: a connection has exactly one reading goroutine, which owns the
-// frame reader, its buffer and the BurstReader under it. Writes need no
+// Ownership: one goroutine at a time reads a connection and owns the frame
+// reader, its buffer and the BurstReader under it: a server connection's
+// read loop, or on a client the holder of the read token (a caller waiting
+// for its reply, or the background reader). Writes need no
 // goroutine of their own: the goroutine whose frame finds the writer idle
 // becomes the flusher (or, for Writer.Send, a goroutine started for the
 // burst), writes everything queued so far in one vectored write of pooled
