@@ -390,7 +390,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.forceClose()
 			return ctx.Err()
 		case <-s.stopped:
-			return nil
+			// Close ran meanwhile: the connections are closing; report
+			// nil once they are gone, as a completed drain would.
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		case <-tick.C:
 		}
 	}
