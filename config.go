@@ -255,8 +255,9 @@ func (p *Protocol) Framing() *wire.Framing { return &p.framing }
 // NotFound returns the not-found message type.
 func (p *Protocol) NotFound() MessageType { return p.cfg.NotFoundType }
 
-// Re-exported names of package schema, so that most programs import only
-// binproto.
+// Re-exported names of package schema: programs using typed codecs import
+// only binproto; the field constructors of the dynamic API (schema.Num,
+// schema.Str, ...) stay in package schema.
 type (
 	// Structure is a compiled message structure; see schema.Structure.
 	Structure = schema.Structure

@@ -36,7 +36,7 @@
 //
 // The frame layout, the not-found reply and every place where binproto
 // deliberately differs from the Python package (always in behaviour, never
-// in the bytes of a valid message) are described in wire-format.md. The
+// in the bytes of a valid message) are described in docs/wire-format.md. The
 // byte-level building blocks live in package wire; structures and codecs in
 // package schema, whose main names this package re-exports.
 package binproto

@@ -164,9 +164,9 @@ func (p *Protocol) AppendMessage(dst []byte, t MessageType, fields map[string]an
 	return p.AppendFrame(dst, Msg(t, fields))
 }
 
-// Decode parses buf as exactly one frame and returns its message; the
+// ParseFrame parses buf as exactly one frame and returns its message; the
 // payload aliases buf. Use Message.Fields or Decode to read its fields.
-func (p *Protocol) Decode(buf []byte) (*Message, error) {
+func (p *Protocol) ParseFrame(buf []byte) (*Message, error) {
 	fr, err := p.framing.ParseExact(buf)
 	if err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (preEncoded) structure() *Structure                           { return nil 
 
 // encodeNow encodes out into m's reply buffer at once, for replies that
 // refer to values about to be reused. A message the dispatcher did not make
-// (from Protocol.Decode, or built by a test) gets a buffer of its own.
+// (from Protocol.ParseFrame, or built by a test) gets a buffer of its own.
 func (m *Message) encodeNow(out Outgoing) (Outgoing, error) {
 	if m.replyBuf == nil {
 		m.replyBuf = new([]byte)

@@ -307,7 +307,7 @@ func TestReviewNoCoalesceOnDatagramConn(t *testing.T) {
 		if err != nil {
 			t.Fatalf("datagram %d: %v", i, err)
 		}
-		msg, err := p.Decode(buf[:m])
+		msg, err := p.ParseFrame(buf[:m])
 		if err != nil {
 			t.Fatalf("datagram %d (%d bytes) is not one frame: %v", i, m, err)
 		}
@@ -317,7 +317,7 @@ func TestReviewNoCoalesceOnDatagramConn(t *testing.T) {
 	}
 }
 
-// A typed handler can be called with a message from Protocol.Decode, as in
+// A typed handler can be called with a message from Protocol.ParseFrame, as in
 // a unit test of the handler, and its reply encodes to the right frame.
 func TestReviewTypedHandlerOutsideDispatcher(t *testing.T) {
 	p := quickProto(t, nil)
@@ -325,7 +325,7 @@ func TestReviewTypedHandlerOutsideDispatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := p.Decode(frame)
+	m, err := p.ParseFrame(frame)
 	if err != nil {
 		t.Fatal(err)
 	}

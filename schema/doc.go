@@ -1,6 +1,6 @@
 // Package schema describes binproto messages as structures of typed fields
 // and encodes and decodes their payloads, byte for byte as the Python
-// package binary_protocol 0.2.x does (see wire-format.md in the binproto
+// package binary_protocol 0.2.x does (see docs/wire-format.md in the binproto
 // repository). Structures are compiled once into a plan; framing (the
 // message-type header, the length of variable payloads, checksums) is the
 // business of package wire.

@@ -12,7 +12,7 @@ import (
 )
 
 // AppendPayload appends the payload of values to dst, laid out as
-// wire-format.md says: fields in order, numbers in their formats, strings and
+// docs/wire-format.md says: fields in order, numbers in their formats, strings and
 // bytes padded to their fixed length or prefixed with their 32-bit length.
 //
 // Values are looked up by field name; keys that are not fields are ignored.

@@ -10,5 +10,5 @@
 // [Framing.ParseFrame] that checks the declared length against the maximum
 // payload size before it allocates or reads anything.
 //
-// The byte layout is specified in wire-format.md in the binproto repository.
+// The byte layout is specified in docs/wire-format.md in the binproto repository.
 package wire
