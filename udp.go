@@ -96,6 +96,13 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 		s.wg.Done()
 	}()
 	peers := make(map[string]*Conn)
+	defer func() {
+		// Handlers' contexts end with the packet server (or its peer's
+		// entry), as they do with a TCP connection.
+		for _, c := range peers {
+			c.closeWith(CloseShutdown, ErrServerClosed)
+		}
+	}()
 	buf := make([]byte, maxDatagram)
 	for {
 		n, addr, err := pc.ReadFrom(buf)
@@ -160,6 +167,9 @@ func (s *Server) packetPeer(peers map[string]*Conn, pc net.PacketConn, addr net.
 		delete(peers, key)
 	}
 	if len(peers) >= maxPacketPeers {
+		for _, old := range peers {
+			old.closeWith(CloseLocal, nil)
+		}
 		clear(peers)
 	}
 	c := newConn(s.Protocol, &packetConn{pc: pc, addr: addr}, s, s.logger(), &s.stats)

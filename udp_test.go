@@ -197,3 +197,37 @@ func TestUDPShutdown(t *testing.T) {
 		t.Errorf("ServePacket returned %v, want ErrServerClosed", err)
 	}
 }
+
+// TestUDPHandlerContextEndsWithServer: a UDP handler's context is
+// cancelled when the packet server closes, as a TCP handler's is.
+func TestUDPHandlerContextEndsWithServer(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	ctxs := make(chan context.Context, 1)
+	srv.HandleFunc(Status, func(ctx context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		select {
+		case ctxs <- ctx:
+		default:
+		}
+		return binproto.Msg(Status, map[string]any{"status_code": 1, "message": "ok"}), nil
+	})
+	addr, wait := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	if _, err := cl.Request(testCtx(t, 5*time.Second), statusMsg(1, "hi")); err != nil {
+		t.Fatal(err)
+	}
+	hctx := <-ctxs
+	if hctx.Err() != nil {
+		t.Fatal("handler context done while the server runs")
+	}
+	srv.Close()
+	if err := wait(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Fatalf("ServePacket: %v", err)
+	}
+	select {
+	case <-hctx.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("handler context not cancelled after Close")
+	}
+}
