@@ -44,6 +44,19 @@ var nativeLongSize = func() uint8 {
 
 var nativeBig = binary.NativeEndian.Uint16([]byte{0, 1}) == 1
 
+// codes gives each accepted type code its standard size and class.
+var codes = map[byte]struct {
+	size  uint8
+	class Class
+}{
+	'b': {1, ClassInt}, 'B': {1, ClassUint}, '?': {1, ClassBool},
+	'h': {2, ClassInt}, 'H': {2, ClassUint},
+	'i': {4, ClassInt}, 'I': {4, ClassUint},
+	'l': {4, ClassInt}, 'L': {4, ClassUint},
+	'q': {8, ClassInt}, 'Q': {8, ClassUint},
+	'e': {2, ClassFloat}, 'f': {4, ClassFloat}, 'd': {8, ClassFloat},
+}
+
 // ParseFormat parses a one-number struct format string. The error wraps
 // ErrFormat and quotes the string.
 func ParseFormat(s string) (Format, error) {
@@ -68,41 +81,13 @@ func ParseFormat(s string) (Format, error) {
 		code = s[1]
 	}
 	f.code = code
-	switch code {
-	case 'b':
-		f.size, f.class = 1, ClassInt
-	case 'B':
-		f.size, f.class = 1, ClassUint
-	case '?':
-		f.size, f.class = 1, ClassBool
-	case 'h':
-		f.size, f.class = 2, ClassInt
-	case 'H':
-		f.size, f.class = 2, ClassUint
-	case 'i':
-		f.size, f.class = 4, ClassInt
-	case 'I':
-		f.size, f.class = 4, ClassUint
-	case 'l', 'L':
-		f.size, f.class = 4, ClassInt
-		if code == 'L' {
-			f.class = ClassUint
-		}
-		if native {
-			f.size = nativeLongSize
-		}
-	case 'q':
-		f.size, f.class = 8, ClassInt
-	case 'Q':
-		f.size, f.class = 8, ClassUint
-	case 'e':
-		f.size, f.class = 2, ClassFloat
-	case 'f':
-		f.size, f.class = 4, ClassFloat
-	case 'd':
-		f.size, f.class = 8, ClassFloat
-	default:
+	spec, ok := codes[code]
+	if !ok {
 		return Format{}, fmt.Errorf("%w %q: unsupported code %q", ErrFormat, s, code)
+	}
+	f.size, f.class = spec.size, spec.class
+	if native && (code == 'l' || code == 'L') {
+		f.size = nativeLongSize
 	}
 	return f, nil
 }
