@@ -265,9 +265,10 @@ func (s *Server) reserveConn() bool {
 }
 
 // Broadcast encodes out once and queues it on every TCP (and TLS)
-// connection the server is serving, waiting while a connection's outbound
-// queue is full until ctx is done; as with Conn.Send, the writes happen in
-// the background. It returns the number of connections the
+// connection the server is serving: first on every connection with room in
+// its outbound queue, then, waiting until ctx is done, on those whose queues
+// were full, so that a slow subscriber delays no other. As with Conn.Send,
+// the writes happen in the background. It returns the number of connections the
 // message was queued on and the errors of the others, joined. An encoding
 // error is returned alone, before anything is sent. UDP peers are not
 // included: a packet server keeps no connections. Connections that have
@@ -289,19 +290,38 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	var errs []error
+	// First every connection with room gets the message at once; only then
+	// does Broadcast wait for those whose queues are full, so one slow
+	// subscriber delays no other.
+	var full []*Conn
+	var errList []error
 	for _, c := range conns {
 		if !c.authorized() {
 			continue // not authenticated yet (auth.go)
 		}
+		queued, flush, werr := c.w.TryQueue(b, nil)
+		switch {
+		case werr != nil:
+			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
+			continue
+		case !queued:
+			full = append(full, c)
+			continue
+		case flush:
+			go c.w.Flush()
+		}
+		c.stats.sent(len(b))
+		sent++
+	}
+	for _, c := range full {
 		if werr := c.w.Send(ctx, b); werr != nil {
-			errs = append(errs, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
+			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
 			continue
 		}
 		c.stats.sent(len(b))
 		sent++
 	}
-	return sent, errors.Join(errs...)
+	return sent, errors.Join(errList...)
 }
 
 func (s *Server) track(l net.Listener) bool {

@@ -1,0 +1,69 @@
+package binproto_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto"
+)
+
+// TestBroadcastSlowSubscriber: a subscriber that stops reading fills its
+// outbound queue; Broadcast still delivers to the others at once and waits
+// (up to its context) only for the slow one.
+func TestBroadcastSlowSubscriber(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, func(c *binproto.Config) {
+		c.MaxQueuedBytes = 64 << 10
+		c.WriteTimeout = 20 * time.Second
+	})
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	addr, _ := serveTCP(t, srv)
+	ctx := testCtx(t, 20*time.Second)
+
+	rawDial(t, addr) // the slow subscriber: never reads
+	arrived := make(chan time.Time, 1024)
+	fast := dial(t, p, addr, &binproto.ClientOptions{Handlers: map[binproto.MessageType]binproto.Handler{
+		Benchmark: binproto.HandlerFunc(func(context.Context, *binproto.Message) (binproto.Outgoing, error) {
+			arrived <- time.Now()
+			return binproto.NoReply, nil
+		}),
+	}})
+	if err := checkStatusEcho(ctx, fast, 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "both connections served", func() bool { return srv.Stats().ConnectionsActive == 2 })
+
+	big := benchData{Data: make([]byte, 60<<10)}
+	const patience = 400 * time.Millisecond
+	waited := 0
+	for i := 0; i < 400 && waited < 3; i++ {
+		bctx, cancel := context.WithTimeout(ctx, patience)
+		start := time.Now()
+		sent, _ := srv.Broadcast(bctx, binproto.Typed(Benchmark, benchCodec, &big))
+		took := time.Since(start)
+		cancel()
+		if sent < 1 {
+			t.Fatalf("broadcast %d reached no one", i)
+		}
+		var at time.Time
+		select {
+		case at = <-arrived:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("broadcast %d never reached the fast subscriber", i)
+		}
+		if took < patience*3/4 {
+			continue // the slow subscriber still had room
+		}
+		// Broadcast waited for the slow subscriber: the fast one must have
+		// had its copy well before that wait ended.
+		waited++
+		if lag := at.Sub(start); lag > patience/2 {
+			t.Errorf("broadcast %d reached the fast subscriber after %v, behind the slow one's wait of %v", i, lag, took)
+		}
+	}
+	if waited == 0 {
+		t.Fatal("the slow subscriber never filled its queue")
+	}
+}
