@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
+	"sync"
 )
 
 // DefaultReadBufferSize is the FrameReader buffer size used when none is given.
@@ -100,20 +102,68 @@ func (fr *FrameReader) take(typ uint64, payloadAt, n int) (Frame, error) {
 // big frame does not pin its memory for the life of the connection.
 const keepBuffer = 64 << 10
 
-// release rewinds an empty buffer and drops one grown past keepBuffer.
+// release rewinds an empty buffer and hands one grown past keepBuffer to
+// the shared pool of large buffers.
 func (fr *FrameReader) release() {
 	if fr.start == fr.end {
 		fr.start, fr.end = 0, 0
 		if cap(fr.buf) > max(fr.initial, keepBuffer) {
+			putLarge(fr.buf)
 			fr.buf = nil
 		}
 	}
 }
 
+// Buffers larger than keepBuffer are recycled across readers in size
+// classes: class k holds buffers whose capacity is in [64 KiB << k,
+// 128 KiB << k). A reader reuses one for a large frame instead of growing a
+// new buffer step by step for every frame; the pools empty themselves at
+// garbage collection, so idle programs keep nothing.
+var largeBuffers [largeClasses]sync.Pool
+
+const largeClasses = 11 // up to 128 MiB
+
+// largeClass returns the class of a capacity c, or -1 when c is not pooled.
+func largeClass(c int) int {
+	k := bits.Len(uint(c)>>16) - 1
+	if k >= largeClasses {
+		return -1
+	}
+	return k
+}
+
+func putLarge(b []byte) {
+	if k := largeClass(cap(b)); k >= 0 {
+		b = b[:cap(b)]
+		largeBuffers[k].Put(&b)
+	}
+}
+
+// getLarge returns a pooled buffer of at least n bytes, or nil.
+func getLarge(n int) []byte {
+	k := largeClass(n)
+	if k < 0 {
+		return nil
+	}
+	for _, kk := range [2]int{k, k + 1} {
+		if kk >= largeClasses {
+			break
+		}
+		if v, ok := largeBuffers[kk].Get().(*[]byte); ok {
+			if cap(*v) >= n {
+				return *v
+			}
+			largeBuffers[kk].Put(v)
+		}
+	}
+	return nil
+}
+
 // fill reads until at least need bytes are buffered. The buffer grows with
 // the bytes that actually arrive, at most doubling at each step, and never
-// past need: a peer that declares a large frame and sends little of it costs
-// about what it sent, not what it declared.
+// past need: a peer that declares a large frame and sends little of it
+// makes the reader allocate about what it sent, not what it declared (it
+// may borrow a pooled buffer that an earlier large frame freed).
 func (fr *FrameReader) fill(need int) error {
 	for fr.Buffered() < need {
 		if fr.end == len(fr.buf) || (fr.start > 0 && fr.start+need > len(fr.buf)) {
@@ -148,7 +198,10 @@ func (fr *FrameReader) fill(need int) error {
 func (fr *FrameReader) grow(need int) {
 	size := max(fr.initial, min(need, 2*fr.Buffered()))
 	if size > len(fr.buf) {
-		nb := make([]byte, size)
+		nb := getLarge(need) // memory already held, freed by an earlier frame
+		if nb == nil {
+			nb = make([]byte, size)
+		}
 		fr.end = copy(nb, fr.buf[fr.start:fr.end])
 		fr.buf = nb
 	} else {
