@@ -10,18 +10,17 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"math/big"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/internal/golden"
 	"github.com/binproto/binproto/schema"
 )
 
@@ -367,40 +366,26 @@ func closeCount(srv *binproto.Server, r binproto.CloseReason) uint64 {
 	return srv.Stats().Closes[r]
 }
 
-// vector is one golden vector of testdata/golden_vectors.jsonl.
+// vector is one golden vector of testdata/golden_vectors.jsonl, with its
+// frame bytes decoded.
 type vector struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	Config struct {
-		HeaderFormat string  `json:"header_format"`
-		Checksum     *string `json:"checksum"`
-	} `json:"config"`
-	Structure []struct {
-		Name        string `json:"name"`
-		Type        string `json:"type"`
-		Format      string `json:"format"`
-		FixedLength *int   `json:"fixed_length"`
-	} `json:"structure"`
-	MsgType uint64 `json:"msg_type"`
-	Hex     string `json:"hex"`
-
+	*golden.Vector
 	raw []byte
 }
 
 func loadVectors(t testing.TB) map[string]*vector {
 	t.Helper()
-	data, err := os.ReadFile("testdata/golden_vectors.jsonl")
+	all, err := golden.Load("testdata/golden_vectors.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs := make(map[string]*vector)
-	for line := range bytes.Lines(data) {
-		v := new(vector)
-		if err := json.Unmarshal(line, v); err != nil {
-			t.Fatal(err)
-		}
-		if v.raw, err = hex.DecodeString(v.Hex); err != nil {
-			t.Fatalf("%s: %v", v.ID, err)
+	vs := make(map[string]*vector, len(all))
+	for _, gv := range all {
+		v := &vector{Vector: gv}
+		if gv.Hex != nil {
+			if v.raw, err = hex.DecodeString(*gv.Hex); err != nil {
+				t.Fatalf("%s: %v", v.ID, err)
+			}
 		}
 		vs[v.ID] = v
 	}
@@ -413,10 +398,7 @@ func (v *vector) protocol(t testing.TB) *binproto.Protocol {
 	t.Helper()
 	var fields []binproto.Field
 	for _, f := range v.Structure {
-		n := 0
-		if f.FixedLength != nil {
-			n = *f.FixedLength
-		}
+		n := f.Fixed()
 		switch f.Type {
 		case "str":
 			fields = append(fields, binproto.Field{Name: f.Name, Kind: schema.KindString, FixedLength: n})

@@ -1,48 +1,26 @@
 package schema
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
+	goldenvec "github.com/binproto/binproto/internal/golden"
 	"github.com/binproto/binproto/wire"
 )
 
 const goldenPath = "../testdata/golden_vectors.jsonl"
 
-// vector is one line of the golden vectors file (see testdata and
-// wire-format.md). Values are decoded with json.Number.
-type vector struct {
-	ID     string `json:"id"`
-	Kind   string `json:"kind"`
-	Config struct {
-		HeaderFormat string  `json:"header_format"`
-		Checksum     *string `json:"checksum"`
-	} `json:"config"`
-	Structure []struct {
-		Name        string `json:"name"`
-		Type        string `json:"type"`
-		Format      string `json:"format"`
-		FixedLength *int   `json:"fixed_length"`
-	} `json:"structure"`
-	MsgType       uint64         `json:"msg_type"`
-	MsgTypeIsEnum bool           `json:"msg_type_is_enum"`
-	Data          map[string]any `json:"data"`
-	Hex           *string        `json:"hex"`
-	Decoded       map[string]any `json:"decoded"`
-	Error         *string        `json:"error"`
-	DecodeError   *string        `json:"decode_error"`
-}
+// vector is one golden vector (see internal/golden).
+type vector = goldenvec.Vector
 
 // golden is a vector with the binproto objects built from it.
 type golden struct {
@@ -108,24 +86,8 @@ func TestGoldenVectors(t *testing.T) {
 }
 
 func loadVectors(t testing.TB) []*vector {
-	f, err := os.Open(goldenPath)
+	vs, err := goldenvec.Load(goldenPath)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var vs []*vector
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		dec.UseNumber()
-		v := new(vector)
-		if err := dec.Decode(v); err != nil {
-			t.Fatalf("%s: %v", goldenPath, err)
-		}
-		vs = append(vs, v)
-	}
-	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return vs
