@@ -3,8 +3,6 @@ package binproto
 import (
 	"fmt"
 	"maps"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/schema"
@@ -114,9 +112,8 @@ type Protocol struct {
 	framing wire.Framing
 	types   map[MessageType]*Structure
 
-	codecMu sync.Mutex                         // serialises writers of codecs
-	codecs  atomic.Pointer[map[codecKey]error] // checkCodec's verdicts
-	dense   []typeSlot                         // checkCodec's fast path, by type below wire.MaxDenseType
+	codecs cowMap[codecKey, error] // checkCodec's verdicts
+	dense  []typeSlot              // checkCodec's fast path, by type below wire.MaxDenseType
 }
 
 // NewProtocol validates cfg, applies the defaults and compiles the framing.

@@ -41,37 +41,24 @@ var NotFoundHandler Handler = HandlerFunc(func(_ context.Context, m *Message) (O
 // so lookups on the hot path take no lock and handlers may be registered
 // while serving.
 type handlerSet struct {
-	mu  sync.Mutex // serialises writers
-	m   atomic.Pointer[map[MessageType]Handler]
+	m   cowMap[MessageType, Handler]
 	def atomic.Pointer[Handler]
 }
 
 func (hs *handlerSet) handle(t MessageType, h Handler) {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	old := hs.m.Load()
-	next := make(map[MessageType]Handler, 1)
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
-		}
-	}
 	if h == nil {
-		delete(next, t)
+		hs.m.remove(t)
 	} else {
-		next[t] = h
+		hs.m.set(t, h)
 	}
-	hs.m.Store(&next)
 }
 
 func (hs *handlerSet) setDefault(h Handler) { hs.def.Store(&h) }
 
 // lookup returns the handler for t, the default handler, or nil.
 func (hs *handlerSet) lookup(t MessageType) (h Handler, explicit bool) {
-	if m := hs.m.Load(); m != nil {
-		if h, ok := (*m)[t]; ok {
-			return h, true
-		}
+	if h, ok := hs.m.load(t); ok {
+		return h, true
 	}
 	if d := hs.def.Load(); d != nil {
 		return *d, false

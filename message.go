@@ -190,10 +190,8 @@ func (p *Protocol) checkCodec(t MessageType, s *Structure) error {
 		return nil
 	}
 	key := codecKey{t, s}
-	if m := p.codecs.Load(); m != nil {
-		if err, ok := (*m)[key]; ok {
-			return err
-		}
+	if err, ok := p.codecs.load(key); ok {
+		return err
 	}
 	var err error
 	switch {
@@ -228,20 +226,13 @@ const maxCodecChecks = 1024
 // rememberCodec records checkCodec's verdict for key (copy on write: the
 // lookups take no lock).
 func (p *Protocol) rememberCodec(key codecKey, err error) {
-	p.codecMu.Lock()
-	defer p.codecMu.Unlock()
-	old := p.codecs.Load()
-	if old != nil && len(*old) >= maxCodecChecks {
-		return
-	}
-	next := make(map[codecKey]error, 1)
-	if old != nil {
-		for k, v := range *old {
-			next[k] = v
+	p.codecs.update(func(m map[codecKey]error) bool {
+		if len(m) >= maxCodecChecks {
+			return false
 		}
-	}
-	next[key] = err
-	p.codecs.Store(&next)
+		m[key] = err
+		return true
+	})
 }
 
 // preEncoded marks an Outgoing whose frame is already in a reply buffer;

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 )
 
 // ErrInvalidMessage is wrapped by the cause passed to Refusal.Reply, and by
@@ -51,36 +50,20 @@ func ValidateTyped[T any](s *Server, t MessageType, c *Codec[T], fn func(v *T) e
 // validatorSet maps message types to validators, copy-on-write like
 // handlerSet so that the read loops take no lock.
 type validatorSet struct {
-	mu sync.Mutex // serialises writers
-	m  atomic.Pointer[map[MessageType]Validator]
+	m cowMap[MessageType, Validator]
 }
 
 func (vs *validatorSet) set(t MessageType, v Validator) {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	next := make(map[MessageType]Validator)
-	if old := vs.m.Load(); old != nil {
-		for k, x := range *old {
-			next[k] = x
-		}
-	}
 	if v == nil {
-		delete(next, t)
+		vs.m.remove(t)
 	} else {
-		next[t] = v
+		vs.m.set(t, v)
 	}
-	if len(next) == 0 {
-		vs.m.Store(nil)
-		return
-	}
-	vs.m.Store(&next)
 }
 
 func (vs *validatorSet) lookup(t MessageType) Validator {
-	if m := vs.m.Load(); m != nil {
-		return (*m)[t]
-	}
-	return nil
+	v, _ := vs.m.load(t)
+	return v
 }
 
 // validate runs the validator of m's type, if any, turning a panic into a
