@@ -139,7 +139,7 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	cl := NewClient(nc, p, opts)
+	cl := NewClient(p, nc, opts)
 	if opts.Auth != nil {
 		if err := opts.Auth.Authenticate(ctx, cl); err != nil {
 			cl.Close()
@@ -153,7 +153,7 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 // a Unix socket, an already-dialled TLS connection...). A *net.UDPConn, or
 // any connection whose local address is on a datagram network ("udp",
 // "udp4", "udp6", "unixgram"), is treated as a datagram connection.
-func NewClient(nc net.Conn, p *Protocol, opts *ClientOptions) *Client {
+func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	if opts == nil {
 		opts = &ClientOptions{}
 	}

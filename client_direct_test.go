@@ -22,7 +22,7 @@ func TestDirectCancelWhileReading(t *testing.T) {
 	p := quickProto(t, nil)
 	a, b := net.Pipe()
 	defer b.Close()
-	cl := binproto.NewClient(a, p, nil)
+	cl := binproto.NewClient(p, a, nil)
 	defer cl.Close()
 
 	req1, _ := p.AppendFrame(nil, statusMsg(1, "first"))

@@ -98,7 +98,7 @@ func FuzzServerStream(f *testing.F) {
 		a, b := net.Pipe()
 		done := make(chan struct{})
 		go func() { fs.srv.ServeConn(a); close(done) }()
-		cl := binproto.NewClient(b, p, nil)
+		cl := binproto.NewClient(p, b, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if fs.auth != nil {

@@ -270,7 +270,7 @@ func (e *env) client(t testing.TB, opts *binproto.ClientOptions) *binproto.Clien
 		a, b := net.Pipe()
 		served := make(chan struct{})
 		go func() { e.srv.ServeConn(a); close(served) }()
-		cl := binproto.NewClient(b, e.proto, opts)
+		cl := binproto.NewClient(e.proto, b, opts)
 		t.Cleanup(func() {
 			cl.Close()
 			select {

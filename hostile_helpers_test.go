@@ -95,7 +95,7 @@ func dialFrom(t testing.TB, p *binproto.Protocol, addr, from string, opts *binpr
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := binproto.NewClient(nc, p, opts)
+	cl := binproto.NewClient(p, nc, opts)
 	t.Cleanup(func() { cl.Close() })
 	if opts.Auth != nil {
 		if err := opts.Auth.Authenticate(testCtx(t, 5*time.Second), cl); err != nil {

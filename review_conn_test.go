@@ -49,7 +49,7 @@ func TestReviewClientPipelineSmallQueue(t *testing.T) {
 		}
 		return binproto.Msg(Status, f), nil
 	})
-	cl := binproto.NewClient(pipeServer(t, srv), p, nil)
+	cl := binproto.NewClient(p, pipeServer(t, srv), nil)
 	defer cl.Close()
 
 	ctx := testCtx(t, 10*time.Second)
@@ -94,7 +94,7 @@ func TestReviewErrConnClosedAfterWriteFailure(t *testing.T) {
 	p := quickProto(t, nil)
 	a, b := net.Pipe()
 	defer b.Close()
-	cl := binproto.NewClient(failWriteConn{a}, p, nil)
+	cl := binproto.NewClient(p, failWriteConn{a}, nil)
 	defer cl.Close()
 	err := cl.SendBatch(testCtx(t, 5*time.Second), statusMsg(1, "x"))
 	if !errors.Is(err, binproto.ErrConnClosed) || !errors.Is(err, net.ErrClosed) || !strings.Contains(fmt.Sprint(err), "boom") {
@@ -119,7 +119,7 @@ func TestReviewClosedErrorOneLine(t *testing.T) {
 		b.Write(full[:len(full)-2])
 		b.Close()
 	}()
-	cl := binproto.NewClient(a, p, nil)
+	cl := binproto.NewClient(p, a, nil)
 	defer cl.Close()
 	_, err := cl.Request(testCtx(t, 5*time.Second), statusMsg(1, "x"))
 	if !errors.Is(err, binproto.ErrConnClosed) {
@@ -147,7 +147,7 @@ func TestReviewClientCloseFromPushHandler(t *testing.T) {
 			return binproto.NoReply, nil
 		}),
 	}}
-	cl = binproto.NewClient(pipeServer(t, srv), p, opts)
+	cl = binproto.NewClient(p, pipeServer(t, srv), opts)
 	if err := cl.Send(testCtx(t, 5*time.Second), statusMsg(1, "push me")); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestReviewNoCoalesceOnDatagramConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := binproto.NewClient(nc, p, nil)
+	cl := binproto.NewClient(p, nc, nil)
 	defer cl.Close()
 	ctx := testCtx(t, 5*time.Second)
 	const n = 100

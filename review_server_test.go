@@ -79,7 +79,7 @@ func TestReviewServeBacksOffOnTemporaryErrors(t *testing.T) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-	cl := binproto.NewClient(b, srv.Protocol, nil)
+	cl := binproto.NewClient(srv.Protocol, b, nil)
 	defer cl.Close()
 	ctx := testCtx(t, 5*time.Second)
 	in := sensor{1, 2, 3, 4}

@@ -135,7 +135,7 @@ func TestTLSServeConn(t *testing.T) {
 	go func() { srv.ServeConn(a); close(served) }()
 	cfg := clientTLS(t)
 	cfg.ServerName = "127.0.0.1"
-	cl := binproto.NewClient(tls.Client(b, cfg), p, nil)
+	cl := binproto.NewClient(p, tls.Client(b, cfg), nil)
 	if err := checkStatusEcho(testCtx(t, 5*time.Second), cl, 4); err != nil {
 		t.Fatal(err)
 	}

@@ -432,7 +432,7 @@ func TestSendBatch(t *testing.T) {
 			})
 			addr, _ := serveTCP(t, srv)
 			cc := &countingConn{Conn: rawDial(t, addr)}
-			cl := binproto.NewClient(cc, p, nil)
+			cl := binproto.NewClient(p, cc, nil)
 			t.Cleanup(func() { cl.Close() })
 			ctx := testCtx(t, 10*time.Second)
 			if err := send(ctx, cl); err != nil {
