@@ -5,9 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/binproto/binproto/internal/engine"
 
 	"github.com/binproto/binproto/wire"
 )
@@ -136,99 +137,39 @@ func IdentityFrom(ctx context.Context) (Identity, bool) {
 // limits, and of clients, have none.
 type connSec struct {
 	authOn   bool                     // the server has an Authenticator; set before the read loop
-	authed   atomic.Bool              // authenticated (also read by the deadline timer)
+	authed   atomic.Bool              // authenticated (also read by the timeout's goroutine)
 	identity atomic.Pointer[Identity] // set once, when authenticated
 	ip       *ipEntry                 // the client address's limits, or nil
 
-	// Owned by the read loop (for a UDP peer: by its ServePacket loop).
-	next    AuthStep
-	framing wire.Framing // the protocol's framing with MaxPayload at the pre-auth bound
-	budget  int          // bytes the peer may still send before authenticating
-	timer   *time.Timer
-	rate    *rateState // per-connection buckets, or nil
-	guard   udpGuard   // UDP: reused per datagram
+	// Owned by the read goroutine (for a UDP peer: by its ServePacket loop).
+	next      AuthStep
+	stopTimer func() bool // stops the authentication timeout
+	rate      *rateState  // per-connection buckets, or nil
+	guard     udpGuard    // UDP: reused per datagram
 }
 
 // pendingAuth reports whether frames must still go to the authenticator.
 func (sec *connSec) pendingAuth() bool { return sec != nil && sec.authOn && !sec.authed.Load() }
 
-// closeError makes the read loop close a connection with a given reason.
-type closeError struct {
-	reason CloseReason
-	err    error
-}
-
-func (e *closeError) Error() string { return e.err.Error() }
-func (e *closeError) Unwrap() error { return e.err }
-
-// secClassify names the close reason of read errors that concern security:
-// an explicit closeError, and a too-large frame before authentication.
-func (c *Conn) secClassify(err error) (CloseReason, bool) {
-	var ce *closeError
-	if errors.As(err, &ce) {
-		return ce.reason, true
-	}
-	if c.sec.pendingAuth() && errors.Is(err, wire.ErrTooLarge) {
-		return CloseAuthLimit, true
-	}
-	return "", false
-}
-
 // secStart begins the authentication of a server connection; it runs on the
-// read loop after the TLS handshake. The frame reader is swapped for one
-// that enforces the pre-auth byte budget (reading through preAuthReader and
-// refusing declared lengths over the budget); nothing has been read yet.
+// read goroutine after the TLS handshake, before anything is read. Reads
+// are counted against the pre-authentication byte budget until the
+// connection authenticates.
 func (c *Conn) secStart() error {
-	s, ok := c.peer.(*Server)
-	if !ok || !c.sec.pendingAuth() {
+	if !c.sec.pendingAuth() {
 		return nil
 	}
-	sec := c.sec
-	cfg := &c.proto.cfg
-	sec.budget = s.sec.preAuthBytes
-	sec.framing = c.proto.framing
-	sec.framing.MaxPayload = min(cfg.MaxPayloadSize, sec.budget)
-	before := c.rd.BeforeRead
-	c.rd = wire.NewFrameReader(preAuthReader{c}, &sec.framing, cfg.BufferSize)
-	c.rd.BeforeRead = before
+	s, sec := c.srv, c.sec
+	c.e.LimitReads(s.sec.preAuthBytes, min(s.sec.preAuthBytes, c.proto.cfg.MaxPayloadSize), ErrPreAuthLimit)
 	if d := s.sec.authTimeout; d > 0 {
-		sec.timer = time.AfterFunc(d, func() {
-			if !sec.authed.Load() {
-				c.closeWith(CloseAuthTimeout, ErrAuthTimeout)
-			}
-		})
+		sec.stopTimer = c.e.CloseAfter(d, CloseAuthTimeout, ErrAuthTimeout, func() bool { return !sec.authed.Load() })
 	}
-	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.ctx, c) })
+	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
 	if err != nil {
-		return &closeError{CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)}
+		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err))
 	}
-	if reason, err := s.applyAuth(c, res); err != nil {
-		return &closeError{reason, err}
-	}
-	return nil
+	return s.applyAuth(c, res)
 }
-
-// preAuthReader reads the connection for the frame reader, at most the
-// pre-auth budget before authentication and freely after it.
-type preAuthReader struct{ c *Conn }
-
-func (r preAuthReader) Read(p []byte) (int, error) {
-	sec := r.c.sec
-	if sec.authed.Load() {
-		return r.c.nc.Read(p)
-	}
-	if sec.budget <= 0 {
-		return 0, &closeError{CloseAuthLimit, ErrPreAuthLimit}
-	}
-	if len(p) > sec.budget {
-		p = p[:sec.budget]
-	}
-	n, err := r.c.nc.Read(p)
-	sec.budget -= n
-	return n, err
-}
-
-var _ io.Reader = preAuthReader{}
 
 // runAuth calls f, turning a panic into an error.
 func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
@@ -242,20 +183,20 @@ func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
 
 // authFrame hands a frame received before authentication to the current
 // step.
-func (s *Server) authFrame(c *Conn, fr wire.Frame) (CloseReason, error) {
+func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
 	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
 	step := c.sec.next
-	res, err := runAuth(func() (AuthResult, error) { return step(c.ctx, &c.msg) })
+	res, err := runAuth(func() (AuthResult, error) { return step(c.Context(), &c.msg) })
 	c.msg.Payload = nil
 	if err != nil {
-		c.log.Info("binproto: authentication failed", "remote", c.nc.RemoteAddr(), "err", err)
-		return CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		c.log.Info("binproto: authentication failed", "remote", c.RemoteAddr(), "err", err)
+		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err))
 	}
 	return s.applyAuth(c, res)
 }
 
 // applyAuth acts on an authenticator's decision.
-func (s *Server) applyAuth(c *Conn, res AuthResult) (CloseReason, error) {
+func (s *Server) applyAuth(c *Conn, res AuthResult) error {
 	sec := c.sec
 	switch {
 	case res.Identity != nil:
@@ -263,23 +204,23 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) (CloseReason, error) {
 		sec.identity.Store(&id)
 		sec.authed.Store(true)
 		sec.next = nil
-		sec.framing.MaxPayload = c.proto.cfg.MaxPayloadSize
-		if sec.timer != nil {
-			sec.timer.Stop()
+		c.e.Unlimit(c.proto.cfg.MaxPayloadSize)
+		if sec.stopTimer != nil {
+			sec.stopTimer()
 		}
-		s.stats.sec.authenticated.Add(1)
+		s.stats.Authenticated.Add(1)
 	case res.Next != nil:
 		sec.next = res.Next
 	default:
-		return CloseAuthFailed, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed)
+		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed))
 	}
 	if res.Reply.IsZero() {
-		return "", nil
+		return nil
 	}
-	if err := c.Send(c.ctx, res.Reply); err != nil {
-		return CloseWriteError, fmt.Errorf("binproto: sending an authentication message: %w", err)
+	if err := c.Send(c.Context(), res.Reply); err != nil {
+		return engine.Close(CloseWriteError, fmt.Errorf("binproto: sending an authentication message: %w", err))
 	}
-	return "", nil
+	return nil
 }
 
 // authorized reports whether the server may send c unsolicited messages:

@@ -63,6 +63,32 @@ func (at AuthTypes) Register(types map[MessageType]*Structure) {
 	}
 }
 
+// Declare registers at in cfg: the structures of its non-zero types in
+// Types (as Register does), the acknowledgement as the reply to the token
+// and to the HMAC response in Replies, and the challenge, which the server
+// sends unprompted, in Pushes. A client built on such a Config can make
+// its own authentication requests (a custom ClientAuthenticator) with
+// Request.
+func (at AuthTypes) Declare(cfg *Config) {
+	if cfg.Types == nil {
+		cfg.Types = make(map[MessageType]*Structure)
+	}
+	at.Register(cfg.Types)
+	if at.OK != 0 {
+		if cfg.Replies == nil {
+			cfg.Replies = make(map[MessageType][]MessageType)
+		}
+		for _, t := range []MessageType{at.Token, at.Response} {
+			if t != 0 {
+				cfg.Replies[t] = append(cfg.Replies[t], at.OK)
+			}
+		}
+	}
+	if at.Challenge != 0 {
+		cfg.Pushes = append(cfg.Pushes, at.Challenge)
+	}
+}
+
 // ok returns the acknowledgement message, or NoReply when OK is zero.
 func (at AuthTypes) ok() Outgoing {
 	if at.OK == 0 {
@@ -322,12 +348,10 @@ func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 
 // awaitOK sends req and checks that the reply is of type ok.
 func awaitOK(ctx context.Context, cl *Client, req Outgoing, ok MessageType) error {
-	m, err := cl.Request(ctx, req)
+	k, err := cl.roundTrip(ctx, req, []MessageType{ok})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
 	}
-	if m.Type != ok {
-		return fmt.Errorf("%w: got message type %d, want the acknowledgement (type %d)", ErrAuthFailed, m.Type, ok)
-	}
+	cl.release(k)
 	return nil
 }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 
+	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
 )
 
@@ -22,9 +22,11 @@ type ClientOptions struct {
 	TLSConfig *tls.Config
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
-	// Handlers handle messages the server pushes. A message whose type has
-	// a handler here is always a push; any other message answers the oldest
-	// pending request, or, when none is pending, is queued for Receive.
+	// Handlers handle messages the server pushes: a message of a type
+	// declared in Config.Pushes, or one that answers no pending request
+	// (see Client), goes to the handler of its type, if any, and otherwise
+	// to the Receive queue. Handlers run one at a time on the client's
+	// reading goroutine.
 	Handlers map[MessageType]Handler
 	// ReceiveQueue bounds the messages queued for Receive; further ones are
 	// dropped, logged and counted in Stats.Unsolicited. Default 256.
@@ -37,57 +39,42 @@ type ClientOptions struct {
 }
 
 // Client is a connection to a binproto server. All methods are safe for
-// concurrent use: concurrent requests are pipelined on the one connection
-// and matched to replies in order, since the compatible framing carries no
-// request ids.
+// concurrent use. A goroutine of its own reads the connection all the
+// time, so a client notices a dead server, runs push handlers and fills
+// the Receive queue even while no request waits.
 //
-// A client over a stream connection with no push handlers reads the
-// connection only while a request waits for its reply: the waiting caller
-// that holds the read token reads and dispatches frames itself (replies to
-// their requests, in order, other messages to the Receive queue) until its
-// own reply has come, then hands the token to another waiting caller, if
-// any. Sequential requests thus read their own replies, with no hand-off
-// between goroutines. A client with push handlers, a UDP client, and a
-// client on which Receive, Conn.Done or Conn.Context was called read all
-// the time instead, on a background goroutine. In the first (direct) mode,
-// a connection that dies while no request waits is noticed at the next
-// request, and messages the server sends meanwhile wait in the
-// connection's buffers until then.
+// Concurrent requests are pipelined on the one connection. The compatible
+// framing carries no request ids, so replies are matched to requests by
+// order and by type: a frame answers the oldest pending request if its type
+// is one of that request's reply types (Config.Replies; by default, the
+// request's own type) or the not-found type. A frame of a type declared in
+// Config.Pushes, or one no pending request could take, is a push (a
+// handler, Receive, or Stats.Unsolicited). Any other frame means the oldest
+// request got an answer it cannot take: that request alone fails with an
+// *UnexpectedReplyError naming both types, and the requests after it are
+// not shifted. Declare Replies and Pushes, and no push is ever taken for a
+// reply.
 //
-// Over UDP, requests go one at a time, and replies are still matched by
-// order alone. A reply that arrives after its request gave up (its context
-// ended) is treated as unsolicited only if no other request is waiting by
-// then; if one is, the late reply is taken as that request's reply, and the
-// right reply, arriving next, goes to Receive as unsolicited. Give UDP
-// requests contexts longer than the round trip, or make replies say which
-// request they answer, where that matters.
+// Over UDP, requests go one at a time; a reply that arrives after its
+// request gave up is dropped unless a request of the same types waits.
 type Client struct {
 	proto    *Protocol
 	conn     *Conn
 	handlers handlerSet
 	recv     chan *Message
-	stats    counters
+	stats    engine.Counters
 	udp      bool
 	udpMu    sync.Mutex // one UDP request at a time
 
-	// rtok is the read token: whoever holds it (sends into it) owns the
-	// connection's reading (Conn.rd and the read deadline state). A caller
-	// waiting for its reply in direct mode takes it and reads until its
-	// reply has come; the background reader takes it for good.
-	rtok   chan struct{}
-	bg     atomic.Bool // the background reader is started
-	bgOnce sync.Once
-
-	// mu guards pending, head and err. roundTrip takes it inside the
-	// writer's lock (Writer.TryQueue), so that pending is in the order of
-	// the frames on the wire; it is never held while waiting, so the read
-	// loop (popCall) always gets it.
+	// mu guards pending, which addCall appends to in the order of the
+	// frames on the wire (under the writer's lock) and the read goroutine
+	// takes from; it is never held while waiting.
 	mu      sync.Mutex
 	pending []*call // requests awaiting replies, oldest first from head
 	head    int
 	err     error       // set once the connection is gone
 	shut    atomic.Bool // Close was called
-	inPush  atomic.Bool // a push handler is running on the background reader
+	inPush  atomic.Bool // a push handler is running on the read goroutine
 }
 
 // call is one request awaiting its reply.
@@ -95,8 +82,9 @@ type call struct {
 	done    chan struct{} // signalled once, buffered
 	state   atomic.Int32  // callWaiting, callTaken or callAbandoned
 	reqType MessageType
+	accept  []MessageType // the reply types, when not the protocol's (authentication)
 	typ     MessageType
-	payload []byte // the reply payload, owned by the call
+	payload *[]byte // the reply payload, owned by the call
 	err     error
 }
 
@@ -161,8 +149,7 @@ func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	if q <= 0 {
 		q = 256
 	}
-	cl := &Client{proto: p, recv: make(chan *Message, q), rtok: make(chan struct{}, 1)}
-	cl.udp = isDatagram(nc)
+	cl := &Client{proto: p, recv: make(chan *Message, q)}
 	for t, h := range opts.Handlers {
 		cl.handlers.handle(t, h)
 	}
@@ -170,65 +157,25 @@ func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	if log == nil {
 		log = discardLogger
 	}
-	cl.conn = newConn(p, nc, cl, log, &cl.stats)
-	if cl.udp || len(opts.Handlers) > 0 {
-		cl.background()
-	} else {
-		cl.conn.watch = cl.background
-	}
+	o := engineOptions(p, log, &cl.stats, false, false)
+	cl.conn = newConn(p, nc, o, func(c *Conn) engine.Dispatcher { return (*clientConn)(cl) })
+	cl.udp = cl.conn.e.Datagram()
+	cl.conn.e.Start()
 	return cl
 }
 
-// background starts the background reader, once: it takes the read token
-// (after the current direct reader, if any, is done with it) and reads
-// until the connection dies. A datagram client starts it at once.
-func (cl *Client) background() {
-	if cl.bg.Load() {
-		return
-	}
-	cl.bgOnce.Do(func() {
-		cl.bg.Store(true)
-		loop := cl.conn.readLoop
-		if cl.udp {
-			loop = cl.conn.datagramLoop
-		}
-		go func() {
-			cl.rtok <- struct{}{}
-			if !cl.conn.ended() {
-				loop()
-			}
-			<-cl.rtok
-		}()
-	})
-}
-
-// reap finishes a closed connection that nobody reads: it takes the read
-// token (whoever reads meets the closed connection, finishes and hands it
-// on) and finishes unless that was done. It returns at once on a push
-// handler, which runs holding the token.
-func (cl *Client) reap() {
-	if cl.inPush.Load() {
-		return
-	}
-	cl.rtok <- struct{}{}
-	if !cl.conn.ended() {
-		cl.conn.finish(net.ErrClosed)
-	}
-	<-cl.rtok
-}
-
 // Stats returns a snapshot of the client's counters.
-func (cl *Client) Stats() Stats { return cl.stats.snapshot() }
+func (cl *Client) Stats() Stats { return snapshot(&cl.stats) }
 
 // Conn returns the client's connection.
 func (cl *Client) Conn() *Conn { return cl.conn }
 
 // Close closes the connection; pending requests fail with ErrClientClosed.
 // Messages already queued by Send are written first (within the write
-// timeout). It waits until reading has ended, except while a push handler
-// is running (the handler runs on the background reader, so Close may be
-// called from it): it then returns once the connection is closed, and the
-// reader exits when the handler returns. Safe to call more than once.
+// timeout). It waits until reading has ended, except when called from a
+// push handler (which runs on the reading goroutine): it then returns once
+// the connection is closed, and reading ends when the handler returns.
+// Safe to call more than once.
 func (cl *Client) Close() error {
 	if !cl.shut.Swap(true) {
 		t := cl.proto.cfg.WriteTimeout
@@ -236,19 +183,27 @@ func (cl *Client) Close() error {
 			t = DefaultTimeout
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), t)
-		cl.conn.w.Wait(ctx)
+		cl.conn.Flush(ctx)
 		cancel()
 	}
-	cl.conn.Close() // and reap
+	cl.conn.e.Close(CloseLocal, nil)
 	if !cl.inPush.Load() {
-		<-cl.conn.done
+		<-cl.conn.Done()
 	}
 	return nil
 }
 
-// Send sends a one-way message: it returns once the message is queued (see
-// Conn.Send); Close writes what is queued before closing. An encoding error
-// fails this call only.
+// Flush waits until every message queued so far (by Send, SendBatch and
+// requests) has been written to the socket, and returns nil; or returns the
+// error that lost some of them (the connection failed or closed first), or
+// ctx's error. Send then Flush is the way to know that one-way messages
+// left this process.
+func (cl *Client) Flush(ctx context.Context) error { return cl.conn.Flush(ctx) }
+
+// Send sends a one-way message. A ctx that is already done sends nothing.
+// A nil error means the message is queued, not that it was written: see
+// Conn.Send and Flush. Close writes what is queued before closing. An
+// encoding error fails this call only.
 func (cl *Client) Send(ctx context.Context, out Outgoing) error {
 	if err := cl.usable(); err != nil {
 		return err
@@ -257,7 +212,8 @@ func (cl *Client) Send(ctx context.Context, out Outgoing) error {
 }
 
 // SendBatch encodes every message into one buffer and sends them with one
-// write (one datagram each over UDP). Nothing is sent if any fails to encode.
+// write (one datagram each over UDP). Nothing is sent if any fails to
+// encode, or if ctx is already done. It returns once the batch is written.
 func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
 	buf := getBatchBuffer(cl.proto)
 	defer putBuffer(cl.proto, buf)
@@ -294,23 +250,20 @@ func (cl *Client) sendFrames(ctx context.Context, b []byte, n int) error {
 	if err := cl.usable(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if !cl.udp {
-		if err := cl.conn.w.Write(ctx, b); err != nil {
-			return err
-		}
-		cl.stats.msgsOut.Add(uint64(n))
-		cl.stats.bytesOut.Add(uint64(len(b)))
-		return nil
+		return cl.conn.write(ctx, b, n)
 	}
 	for len(b) > 0 {
 		rest, fr, ok, err := cl.proto.framing.ParseFrame(b)
 		if err != nil || !ok {
 			return errors.Join(wire.ErrTruncated, err)
 		}
-		if err := cl.conn.w.Write(ctx, b[:fr.Len]); err != nil {
+		if err := cl.conn.write(ctx, b[:fr.Len], 1); err != nil {
 			return err
 		}
-		cl.stats.sent(fr.Len)
 		b = rest
 	}
 	return nil
@@ -323,23 +276,25 @@ func (cl *Client) usable() error {
 	return nil
 }
 
-// Request sends out and waits for the reply, until ctx is done. A not-found
-// reply is a *NotFoundError. The returned message owns its payload.
+// Request sends out and waits for its reply, until ctx is done. A ctx that
+// is already done sends nothing. A not-found reply is a *NotFoundError; a
+// reply of a type out's type does not accept (Config.Replies) is an
+// *UnexpectedReplyError. The returned message owns its payload.
 func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
-	k, err := cl.roundTrip(ctx, out)
+	k, err := cl.roundTrip(ctx, out, nil)
 	if err != nil {
 		return nil, err
 	}
-	m := &Message{Type: k.typ, Payload: append([]byte(nil), k.payload...), proto: cl.proto}
+	m := &Message{Type: k.typ, Payload: append([]byte(nil), *k.payload...), proto: cl.proto}
 	cl.release(k)
 	return m, nil
 }
 
 // RequestTyped sends out and decodes the reply into resp with codec c,
-// returning the reply's type. A not-found reply is a *NotFoundError; a
-// reply of a type whose structure does not match c is ErrStructureMismatch.
+// returning the reply's type. Errors are as for Request; a reply of a type
+// whose structure does not match c is ErrStructureMismatch.
 func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec[T], resp *T) (MessageType, error) {
-	k, err := cl.roundTrip(ctx, out)
+	k, err := cl.roundTrip(ctx, out, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -347,54 +302,58 @@ func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec
 	if err := cl.proto.checkCodec(k.typ, c.Structure()); err != nil {
 		return k.typ, err
 	}
-	return k.typ, c.DecodePayload(k.payload, resp)
+	return k.typ, c.DecodePayload(*k.payload, resp)
 }
 
-// roundTrip queues out, registers a call for its reply and waits for it.
-func (cl *Client) roundTrip(ctx context.Context, out Outgoing) (*call, error) {
+// roundTrip queues out, registers a call for its reply (of a type in
+// accept, or of one the protocol declares when accept is nil) and waits
+// for it.
+func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType) (*call, error) {
 	if err := cl.usable(); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a done context sends nothing
 	}
 	if cl.udp {
 		cl.udpMu.Lock()
 		defer cl.udpMu.Unlock()
 	}
-	buf := getBuffer(cl.proto)
+	buf := getBuffer(cl.proto, 0)
+	defer putBuffer(cl.proto, buf)
 	b, err := cl.proto.AppendFrame((*buf)[:0], out)
 	*buf = b
 	if err != nil {
-		putBuffer(cl.proto, buf)
 		return nil, err
 	}
 	k := callPool.Get().(*call)
-	k.reqType, k.err = out.Type, nil
+	k.reqType, k.accept, k.err = out.Type, accept, nil
 	k.state.Store(callWaiting)
 
-	// Room is waited for holding no lock: the read loop, which frees room
-	// by letting the server go on reading, needs cl.mu to match replies.
-	// TryQueue then appends k to pending under the writer's lock, so that
-	// pending is in the order of the frames on the wire.
-	// The loop goes round when others filled the room first.
+	// Room is waited for holding no lock: the read goroutine, which frees
+	// room by letting the server go on reading, needs cl.mu to match
+	// replies. TryQueue then appends k to pending under the writer's lock,
+	// so that pending is in the order of the frames on the wire. The loop
+	// goes round when others filled the room first.
+	w := cl.conn.e.Writer()
 	var flush bool
 	for queued := false; !queued && err == nil; {
-		if err = cl.conn.w.WaitRoom(ctx, len(b)); err == nil {
-			queued, flush, err = cl.conn.w.TryQueue(b, func() error { return cl.addCall(k) })
+		if err = w.WaitRoom(ctx, len(b)); err == nil {
+			queued, flush, err = w.TryQueue(b, func() error { return cl.addCall(k) })
 		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrConnClosed) {
 			err = cl.connErr(err)
 		}
-		putBuffer(cl.proto, buf)
 		callPool.Put(k)
 		return nil, err
 	}
-	cl.stats.sent(len(b))
+	cl.stats.Sent(len(b))
 	if flush {
 		// A failed flush closes the connection, which fails k.
-		cl.conn.w.Flush()
+		w.Flush()
 	}
-	putBuffer(cl.proto, buf)
 	return cl.wait(ctx, k)
 }
 
@@ -410,7 +369,7 @@ func (cl *Client) addCall(k *call) error {
 }
 
 // connErr returns the error pending calls failed with, or err while the
-// read loop has not yet recorded one.
+// read goroutine has not yet recorded one.
 func (cl *Client) connErr(err error) error {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -420,31 +379,21 @@ func (cl *Client) connErr(err error) error {
 	return err
 }
 
-// wait waits for k's reply or for ctx, reading the connection itself
-// whenever it gets the read token.
+// wait waits for k's reply or for ctx.
 func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
-	for done := false; !done; {
-		var err error
-		select {
-		case <-k.done:
-			done = true
-			continue
-		case <-ctx.Done():
-			err = ctx.Err()
-		case cl.rtok <- struct{}{}:
-			err = cl.lead(ctx, k)
-			<-cl.rtok
-		}
-		switch {
-		case err != nil:
-			if cl.abandon(k) {
-				return nil, err
+	select {
+	case <-k.done:
+	case <-ctx.Done():
+		if k.state.CompareAndSwap(callWaiting, callAbandoned) {
+			// The read goroutine recycles k when its reply comes (or the
+			// connection ends); over UDP, where it may never come, it is
+			// forgotten now.
+			if cl.udp {
+				cl.forget(k)
 			}
-			done = true // abandon received k.done
-		case k.state.Load() != callWaiting:
-			<-k.done // delivered, or being delivered by closed
-			done = true
+			return nil, ctx.Err()
 		}
+		<-k.done // the reply is being delivered
 	}
 	if k.err != nil {
 		err := k.err
@@ -457,55 +406,6 @@ func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
 		return nil, err
 	}
 	return k, nil
-}
-
-// abandon gives up on k, whose caller's context ended, unless its reply (or
-// failure) is already being delivered: then it waits for the delivery and
-// returns false.
-func (cl *Client) abandon(k *call) bool {
-	if k.state.CompareAndSwap(callWaiting, callAbandoned) {
-		if cl.udp {
-			cl.forget(k)
-		}
-		return true
-	}
-	<-k.done // the reply is being delivered
-	return false
-}
-
-// lead reads and dispatches frames, holding the read token, until k is no
-// longer waiting (its reply came, or the connection failed: the reader
-// that met the error finishes the connection, which fails k) or ctx ends.
-// It returns ctx's error in the last case: the read was interrupted (see
-// Conn.interruptRead), the connection stays up and the frame being read
-// stays buffered for the next reader.
-func (cl *Client) lead(ctx context.Context, k *call) error {
-	c := cl.conn
-	if c.ended() {
-		return nil // k failed with the connection
-	}
-	if err := c.begin(); err != nil {
-		c.finish(err)
-		return nil
-	}
-	if ctx.Done() != nil {
-		gen := c.readGen // guarded by the token: only its holder moves it
-		stop := context.AfterFunc(ctx, func() { c.interruptRead(gen) })
-		defer func() {
-			stop()
-			c.endInterrupt()
-		}()
-	}
-	for k.state.Load() == callWaiting {
-		if err := c.readFrame(); err != nil {
-			if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-				return ctx.Err()
-			}
-			c.finish(err)
-			return nil
-		}
-	}
-	return nil
 }
 
 // forget removes an abandoned UDP call, whose reply may never come.
@@ -522,18 +422,16 @@ func (cl *Client) forget(k *call) {
 }
 
 func (cl *Client) release(k *call) {
-	if cap(k.payload) > 64<<10 {
+	if k.payload != nil {
+		putBuffer(cl.proto, k.payload)
 		k.payload = nil
 	}
 	callPool.Put(k)
 }
 
 // Receive returns the next message that was neither a reply nor handled by
-// a push handler, waiting until ctx is done or the connection closes. The
-// first call makes the client read all the time, on a background goroutine
-// (see Client).
+// a push handler, waiting until ctx is done or the connection closes.
 func (cl *Client) Receive(ctx context.Context) (*Message, error) {
-	cl.background()
 	select {
 	case m := <-cl.recv:
 		return m, nil
@@ -544,7 +442,7 @@ func (cl *Client) Receive(ctx context.Context) (*Message, error) {
 		return m, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	case <-cl.conn.done:
+	case <-cl.conn.Done():
 		select {
 		case m := <-cl.recv:
 			return m, nil
@@ -557,55 +455,127 @@ func (cl *Client) Receive(ctx context.Context) (*Message, error) {
 	}
 }
 
-// dispatch implements peer for the client side: push handlers first, then
-// the oldest pending request, then the Receive queue.
-func (cl *Client) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
+// accepts reports whether a frame of type t answers k.
+func (cl *Client) accepts(k *call, t MessageType) bool {
+	if k.accept != nil {
+		return t == cl.proto.cfg.NotFoundType || containsType(k.accept, t)
+	}
+	return cl.proto.accepts(k.reqType, t)
+}
+
+// match finds the call a frame of type t answers and takes it off the
+// pending list; calls before it, which will never get their reply, are
+// taken too and returned in skipped. A nil k means t is a push.
+func (cl *Client) match(t MessageType) (k *call, skipped []*call) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.head == len(cl.pending) || cl.proto.isPush(t) {
+		return nil, nil
+	}
+	i := cl.head
+	for ; i < len(cl.pending); i++ {
+		if cl.accepts(cl.pending[i], t) {
+			break
+		}
+	}
+	switch {
+	case i == len(cl.pending) && cl.hasHandler(t):
+		return nil, nil // no request takes it; its handler does
+	case i == len(cl.pending):
+		i = cl.head // the oldest request got an answer it cannot take
+		skipped = []*call{cl.pending[i]}
+	case i > cl.head:
+		skipped = append([]*call(nil), cl.pending[cl.head:i]...)
+		k = cl.pending[i]
+	default:
+		k = cl.pending[i]
+	}
+	clear(cl.pending[cl.head : i+1])
+	cl.head = i + 1
+	if cl.head == len(cl.pending) {
+		cl.pending, cl.head = cl.pending[:0], 0
+	}
+	return k, skipped
+}
+
+func (cl *Client) hasHandler(t MessageType) bool {
+	_, explicit := cl.handlers.lookup(t)
+	return explicit
+}
+
+// clientConn is the engine's Dispatcher for a client's connection.
+type clientConn Client
+
+// Begin implements engine.Dispatcher: a client has nothing to begin with.
+func (*clientConn) Begin(*engine.Conn) error { return nil }
+
+// Dispatch implements engine.Dispatcher: replies to their requests, pushes
+// to their handlers or the Receive queue.
+func (cc *clientConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
+	cl := (*Client)(cc)
 	t := MessageType(fr.Type)
+	k, skipped := cl.match(t)
+	for _, s := range skipped {
+		cl.fail(s, &UnexpectedReplyError{Request: s.reqType, Reply: t})
+	}
+	if k != nil {
+		cl.deliver(k, t, fr.Payload)
+		return nil
+	}
+	if len(skipped) > 0 {
+		return nil // the frame was the failed request's answer
+	}
+	return cl.push(t, fr)
+}
+
+// deliver hands a reply to k, or drops it if k's caller gave up.
+func (cl *Client) deliver(k *call, t MessageType, payload []byte) {
+	if !k.state.CompareAndSwap(callWaiting, callTaken) {
+		if !cl.udp {
+			callPool.Put(k) // abandoned: its reply is dropped here
+		}
+		return
+	}
+	k.typ = t
+	k.payload = getBuffer(cl.proto, len(payload))
+	*k.payload = append(*k.payload, payload...)
+	k.done <- struct{}{}
+}
+
+// fail fails k with err, unless its caller gave up.
+func (cl *Client) fail(k *call, err error) {
+	if k.state.CompareAndSwap(callWaiting, callTaken) {
+		k.err = err
+		k.done <- struct{}{}
+	} else if !cl.udp {
+		callPool.Put(k)
+	}
+}
+
+// push hands a message that is no reply to its handler, or to the Receive
+// queue.
+func (cl *Client) push(t MessageType, fr wire.Frame) error {
 	if h, explicit := cl.handlers.lookup(t); explicit {
 		cl.inPush.Store(true) // lets Close, called by h, skip waiting for this reader
 		defer cl.inPush.Store(false)
-		return c.handle(h, fr)
-	}
-	if k := cl.popCall(); k != nil {
-		if k.state.CompareAndSwap(callWaiting, callTaken) {
-			k.typ = t
-			k.payload = append(k.payload[:0], fr.Payload...)
-			k.done <- struct{}{}
-		} else if !cl.udp {
-			callPool.Put(k) // abandoned: its reply is dropped here
-		}
-		return "", nil
+		return cl.conn.handle(h, fr)
 	}
 	m := &Message{Type: t, Payload: append([]byte(nil), fr.Payload...), proto: cl.proto}
 	select {
 	case cl.recv <- m:
 	default:
-		cl.stats.unsolicited.Add(1)
-		c.log.Warn("binproto: receive queue full; message dropped", "type", t)
+		cl.stats.Unsolicited.Add(1)
+		cl.conn.log.Warn("binproto: receive queue full; message dropped", "type", t)
 	}
-	return "", nil
+	return nil
 }
 
-func (cl *Client) popCall() *call {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	if cl.head == len(cl.pending) {
-		return nil
-	}
-	k := cl.pending[cl.head]
-	cl.pending[cl.head] = nil
-	cl.head++
-	if cl.head == len(cl.pending) {
-		cl.pending, cl.head = cl.pending[:0], 0
-	}
-	return k
-}
+// UnknownType implements engine.Dispatcher: a client has nothing to answer.
+func (*clientConn) UnknownType(*engine.Conn) {}
 
-// unknownType implements peer: a client has nothing to answer.
-func (cl *Client) unknownType(*Conn) {}
-
-// closed implements peer: every pending request fails at once.
-func (cl *Client) closed(c *Conn, err error) {
+// Closed implements engine.Dispatcher: every pending request fails at once.
+func (cc *clientConn) Closed(_ *engine.Conn, _ CloseReason, err error) {
+	cl := (*Client)(cc)
 	cerr := ErrConnClosed
 	if cl.shut.Load() {
 		cerr = ErrClientClosed
@@ -618,9 +588,6 @@ func (cl *Client) closed(c *Conn, err error) {
 	cl.pending, cl.head = nil, 0
 	cl.mu.Unlock()
 	for _, k := range pending {
-		if k.state.CompareAndSwap(callWaiting, callTaken) {
-			k.err = cerr
-			k.done <- struct{}{}
-		}
+		cl.fail(k, cerr)
 	}
 }

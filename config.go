@@ -3,6 +3,7 @@ package binproto
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/binproto/binproto/schema"
@@ -100,6 +101,18 @@ type Config struct {
 	Checksum wire.Checksum
 	// Transport is TCP (default) or UDP.
 	Transport Transport
+	// Replies declares, for each request type, the types of the messages
+	// that may answer it, besides the not-found message. The compatible
+	// framing carries no request ids, so a Client matches replies to
+	// requests by order and by type (see Client). A request type left out
+	// is answered by its own type only: an echo, as in the Python quick
+	// start. Every type named must be in Types.
+	Replies map[MessageType][]MessageType
+	// Pushes lists the types a server sends unprompted (Conn.Send,
+	// Server.Broadcast). A Client never takes them for replies: they go to
+	// its push handlers or its Receive queue. A type may not be both a
+	// push and a reply type in Replies.
+	Pushes []MessageType
 	// DisableFastPath turns the performance switch off: no buffer pooling and
 	// one write per frame instead of coalesced writes. Slower, still correct.
 	DisableFastPath bool
@@ -112,6 +125,9 @@ type Protocol struct {
 	framing wire.Framing
 	types   map[MessageType]*Structure
 
+	replies map[MessageType][]MessageType // Config.Replies, copied
+	pushes  map[MessageType]bool          // Config.Pushes
+
 	codecs cowMap[codecKey, error] // checkCodec's verdicts
 	dense  []typeSlot              // checkCodec's fast path, by type below wire.MaxDenseType
 }
@@ -119,9 +135,11 @@ type Protocol struct {
 // NewProtocol validates cfg, applies the defaults and compiles the framing.
 // Every error is a *ConfigError wrapping ErrInvalidConfig.
 func NewProtocol(cfg Config) (*Protocol, error) {
-	// The Protocol keeps its own copy of Types: later changes to the
-	// caller's map do not reach it.
+	// The Protocol keeps its own copies of Types, Replies and Pushes: later
+	// changes to the caller's do not reach it.
 	cfg.Types = maps.Clone(cfg.Types)
+	cfg.Replies = cloneReplies(cfg.Replies)
+	cfg.Pushes = slices.Clone(cfg.Pushes)
 	if err := applyDefaults(&cfg); err != nil {
 		return nil, err
 	}
@@ -152,6 +170,9 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 		return nil, err
 	}
 	p := &Protocol{cfg: cfg, types: cfg.Types, dense: make([]typeSlot, wire.DenseLen(cfg.Types))}
+	if err := p.checkReplies(); err != nil {
+		return nil, err
+	}
 	for t, st := range cfg.Types {
 		if uint64(t) < uint64(len(p.dense)) {
 			p.dense[t].s = st
@@ -234,12 +255,82 @@ func checkTypes(cfg *Config, header wire.Format) (map[uint64]wire.Shape, error) 
 	return shapes, nil
 }
 
-// Config returns the configuration with every default applied. Its Types
-// map is a copy: changing it does not change the Protocol.
+// Config returns the configuration with every default applied. Its maps
+// and slices are copies: changing them does not change the Protocol.
 func (p *Protocol) Config() Config {
 	cfg := p.cfg
 	cfg.Types = maps.Clone(cfg.Types)
+	cfg.Replies = cloneReplies(cfg.Replies)
+	cfg.Pushes = slices.Clone(cfg.Pushes)
 	return cfg
+}
+
+func cloneReplies(r map[MessageType][]MessageType) map[MessageType][]MessageType {
+	if r == nil {
+		return nil
+	}
+	c := make(map[MessageType][]MessageType, len(r))
+	for t, ts := range r {
+		c[t] = slices.Clone(ts)
+	}
+	return c
+}
+
+// checkReplies validates Replies and Pushes and indexes them.
+func (p *Protocol) checkReplies() error {
+	cfg := &p.cfg
+	known := func(opt string, t MessageType) error {
+		if _, ok := cfg.Types[t]; !ok {
+			return &ConfigError{Option: opt, Reason: fmt.Sprintf("type %d is not in Types", t)}
+		}
+		return nil
+	}
+	p.pushes = make(map[MessageType]bool, len(cfg.Pushes))
+	for _, t := range cfg.Pushes {
+		if err := known("Pushes", t); err != nil {
+			return err
+		}
+		p.pushes[t] = true
+	}
+	p.replies = cfg.Replies
+	for req, ts := range cfg.Replies {
+		if err := known("Replies", req); err != nil {
+			return err
+		}
+		for _, t := range ts {
+			if err := known("Replies", t); err != nil {
+				return err
+			}
+			if p.pushes[t] {
+				return &ConfigError{Option: "Replies", Reason: fmt.Sprintf("type %d answers type %d but is also in Pushes", t, req)}
+			}
+		}
+	}
+	return nil
+}
+
+// accepts reports whether a message of type t answers a request of type
+// req: it is the not-found message or one of req's reply types.
+func (p *Protocol) accepts(req, t MessageType) bool {
+	if t == p.cfg.NotFoundType {
+		return true
+	}
+	if ts, ok := p.replies[req]; ok {
+		return containsType(ts, t)
+	}
+	return t == req && !p.pushes[t]
+}
+
+// isPush reports whether t is declared in Pushes.
+func (p *Protocol) isPush(t MessageType) bool { return len(p.pushes) > 0 && p.pushes[t] }
+
+func containsType(ts []MessageType, t MessageType) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
 }
 
 // Structure returns the structure of type t, or nil if t is unknown.

@@ -76,3 +76,16 @@ func (e *NotFoundError) Error() string {
 
 // Unwrap returns ErrNotFound.
 func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// UnexpectedReplyError is returned by a request answered with a message of
+// a type that is not one of its reply types (see Config.Replies and
+// Client). Only that request fails; the requests after it are not shifted.
+type UnexpectedReplyError struct {
+	Request MessageType // the type of the request
+	Reply   MessageType // the type of the message that came instead of its reply
+}
+
+// Error names both types.
+func (e *UnexpectedReplyError) Error() string {
+	return fmt.Sprintf("binproto: a request of type %d was answered with type %d, not one of its reply types (declare it in Config.Replies, or the push in Config.Pushes)", e.Request, e.Reply)
+}

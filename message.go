@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
 )
 
@@ -59,9 +60,9 @@ func Decode[T any](m *Message, c *Codec[T], v *T) error {
 }
 
 // malformed marks err, a payload's decoding error, so that a handler
-// returning it closes the connection with CloseMalformed (see Conn.call).
+// returning it closes the connection with CloseMalformed (see Conn.serve).
 // The error's text and chain are err's.
-func malformed(err error) error { return &closeError{CloseMalformed, err} }
+func malformed(err error) error { return engine.Close(CloseMalformed, err) }
 
 // Outgoing is a message ready to be framed and sent: build one with Msg
 // (field map) or Typed (tagged struct). The zero Outgoing is "no message":

@@ -4,23 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
 )
 
 // This file joins authentication (auth.go), rate limiting (ratelimit.go)
-// and validation (validate.go) to the server's connection engine. The hooks
-// in the engine are:
-//
-//	Conn.begin           c.secStart() after the TLS handshake
-//	Conn.classify        c.secClassify(err) first
-//	Server.serveConn     s.secAdmit(c) before registering c
-//	Server.dispatch      s.screen(c, fr) before anything else
-//	Server.closed        s.secClosed(c)
-//	Server.Broadcast     skips connections that are not authorized
-//	Server.ServePacket   s.checkPacket() at start, s.screenPacket per datagram
+// and validation (validate.go) to the dispatch of frames: Server.screen
+// runs before every frame of a TCP or TLS connection is dispatched, and
+// Server.screenPacket before every datagram.
 
 // serverSec is a server's security state, derived from its fields on first
 // use (the fields must not change once serving has begun).
@@ -36,21 +29,6 @@ type serverSec struct {
 
 // timeNow is the clock of the rate limiters.
 var timeNow = time.Now
-
-// secCounters are the security counters of a server.
-type secCounters struct {
-	authenticated atomic.Uint64
-	rateLimited   atomic.Uint64
-	invalid       atomic.Uint64
-	udpDropped    atomic.Uint64
-}
-
-func (sc *secCounters) fill(st *Stats) {
-	st.Authenticated = sc.authenticated.Load()
-	st.RateLimited = sc.rateLimited.Load()
-	st.Invalid = sc.invalid.Load()
-	st.AmplificationDrops = sc.udpDropped.Load()
-}
 
 // secInit resolves the security settings once.
 func (s *Server) secInit() {
@@ -85,13 +63,13 @@ func (s *Server) secAdmit(c *Conn) bool {
 	}
 	sec := &connSec{authOn: s.Auth != nil}
 	if s.sec.ips != nil {
-		if key, ok := ipKey(c.nc.RemoteAddr()); ok {
+		if key, ok := ipKey(c.RemoteAddr()); ok {
 			e, ok := s.sec.ips.acquire(key, s.RateLimit.MaxConnsPerIP)
 			if !ok {
-				s.stats.rejected.Add(1)
-				s.stats.closed(CloseLimit)
-				c.nc.Close()
-				c.log.Info("binproto: too many connections from one address", "remote", c.nc.RemoteAddr())
+				s.stats.Rejected.Add(1)
+				s.stats.Closed(CloseLimit)
+				c.e.NetConn().Close()
+				c.log.Info("binproto: too many connections from one address", "remote", c.RemoteAddr())
 				return false
 			}
 			sec.ip = e
@@ -119,8 +97,8 @@ func (s *Server) secClosed(c *Conn) {
 	if sec == nil {
 		return
 	}
-	if sec.timer != nil {
-		sec.timer.Stop()
+	if sec.stopTimer != nil {
+		sec.stopTimer()
 	}
 	if sec.ip != nil {
 		s.sec.ips.release(sec.ip)
@@ -131,18 +109,16 @@ func (s *Server) secClosed(c *Conn) {
 // screen runs before a frame is dispatched: a frame that arrives before
 // the connection has authenticated goes to the authenticator; then the rate
 // limits and the type's validator apply. done reports that the frame was
-// consumed here (with reason and err to close the connection, if err is not
-// nil).
-func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, reason CloseReason, err error) {
+// consumed here (err, if not nil, closes the connection).
+func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, err error) {
 	if c.sec.pendingAuth() {
-		reason, err = s.authFrame(c, fr)
-		return true, reason, err
+		return true, s.authFrame(c, fr)
 	}
 	if c.sec != nil && (c.sec.rate != nil || c.sec.ip != nil) {
 		if !allowFrame(c.sec.rate, c.sec.ip, fr.Len) {
-			s.stats.sec.rateLimited.Add(1)
-			cause := fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr())
-			return s.refuse(c, fr, &s.RateLimit.OnExceed, cause, CloseRateLimit)
+			s.stats.RateLimited.Add(1)
+			cause := fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.RemoteAddr())
+			return true, s.refuse(c, fr, &s.RateLimit.OnExceed, cause, CloseRateLimit)
 		}
 	}
 	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil {
@@ -150,29 +126,27 @@ func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, reason CloseReason, 
 		verr := validate(v, &c.msg)
 		c.msg.Payload = nil
 		if verr != nil {
-			s.stats.sec.invalid.Add(1)
-			return s.refuse(c, fr, &s.OnInvalid, verr, CloseInvalid)
+			s.stats.Invalid.Add(1)
+			return true, s.refuse(c, fr, &s.OnInvalid, verr, CloseInvalid)
 		}
 	}
-	return false, "", nil
+	return false, nil
 }
 
 // refuse handles a refused frame as r says.
-func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason CloseReason) (bool, CloseReason, error) {
+func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason CloseReason) error {
 	switch {
 	case r.Action == ActionDrop:
-		return true, "", nil
+		return nil
 	case r.Action == ActionReply && r.Reply != nil:
 		h := refusalHandler{reply: r.Reply, cause: cause}
 		if s.MaxConcurrentHandlers > 1 {
-			reason, err := c.handleConcurrent(h, fr, s.MaxConcurrentHandlers)
-			return true, reason, err
+			return c.handleConcurrent(h, fr, s.MaxConcurrentHandlers)
 		}
-		reason, err := c.handle(h, fr)
-		return true, reason, err
+		return c.handle(h, fr)
 	}
-	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.nc.RemoteAddr(), "err", cause)
-	return true, reason, cause
+	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.RemoteAddr(), "err", cause)
+	return engine.Close(reason, cause)
 }
 
 // refusalHandler answers a refused message in its turn, so that replies
@@ -215,12 +189,12 @@ func (s *Server) checkAuth() error {
 // larger than the request is dropped.
 func (s *Server) screenPacket(c *Conn, fr wire.Frame, n int, h Handler) Handler {
 	if !s.allowPacket(c, fr.Len) {
-		h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.nc.RemoteAddr()))
+		h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.RemoteAddr()))
 	}
 	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil && h != nil {
 		m := Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
 		if err := validate(v, &m); err != nil {
-			s.stats.sec.invalid.Add(1)
+			s.stats.Invalid.Add(1)
 			h = s.packetRefusal(&s.OnInvalid, err)
 		}
 	}
@@ -246,12 +220,12 @@ func (s *Server) allowPacket(c *Conn, n int) bool {
 	}
 	var ip *ipEntry
 	if s.sec.ips != nil {
-		if key, ok := ipKey(c.nc.RemoteAddr()); ok {
+		if key, ok := ipKey(c.RemoteAddr()); ok {
 			ip = s.sec.ips.lookup(key, timeNow())
 		}
 	}
 	if !allowFrame(c.sec.rate, ip, n) {
-		s.stats.sec.rateLimited.Add(1)
+		s.stats.RateLimited.Add(1)
 		return false
 	}
 	return true
@@ -286,7 +260,7 @@ func (g *udpGuard) ServeMessage(ctx context.Context, m *Message) (Outgoing, erro
 		}
 	}
 	if n := len(*m.replyBuf); n > g.limit {
-		g.s.stats.sec.udpDropped.Add(1)
+		g.s.stats.AmplificationDrops.Add(1)
 		g.s.logger().Debug("binproto: UDP reply larger than its request dropped", "to", m.Conn.RemoteAddr(), "reply", n, "request", g.limit)
 		return NoReply, nil
 	}

@@ -26,7 +26,7 @@ var authTypes = binproto.AuthTypes{Token: 10, Challenge: 11, Response: 12, OK: 1
 func authProto(t testing.TB, mod func(*binproto.Config)) *binproto.Protocol {
 	t.Helper()
 	return quickProto(t, func(c *binproto.Config) {
-		authTypes.Register(c.Types)
+		authTypes.Declare(c)
 		if mod != nil {
 			mod(c)
 		}

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
 )
 
@@ -58,16 +58,12 @@ type Server struct {
 
 	handlers handlerSet
 	sec      serverSec // auth, rate limits, validators (security.go)
-	stats    counters
+	stats    engine.Counters
+	conns    engine.Group
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	packets   map[net.PacketConn]struct{}
-	conns     map[*Conn]struct{}
-	wg        sync.WaitGroup // read loops and packet loops
-	closing   atomic.Bool
-	stopped   chan struct{} // closed by Close or a Shutdown that gave up
-	closeOnce sync.Once
+	optsOnce sync.Once
+	opts     *engine.Options // the engine options of TCP connections
+	udpOpts  *engine.Options // of UDP peers
 }
 
 // Handle registers h for messages of type t; a nil h removes the handler.
@@ -88,7 +84,7 @@ func HandleTyped[T any](s *Server, t MessageType, c *Codec[T], fn TypedHandlerFu
 }
 
 // Stats returns a snapshot of the server's counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats { return snapshot(&s.stats) }
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -125,22 +121,20 @@ func (s *Server) init() error {
 	if s.Protocol == nil {
 		return &ConfigError{Option: "Server.Protocol", Reason: "not set"}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped == nil {
-		s.stopped = make(chan struct{})
-		s.listeners = make(map[net.Listener]struct{})
-		s.packets = make(map[net.PacketConn]struct{})
-		s.conns = make(map[*Conn]struct{})
-	}
+	s.optsOnce.Do(func() {
+		s.opts = engineOptions(s.Protocol, s.logger(), &s.stats, true, true)
+		s.udpOpts = engineOptions(s.Protocol, s.logger(), &s.stats, false, false)
+	})
 	return nil
 }
 
 // Serve accepts connections on l and serves each on its own goroutine,
-// until Shutdown or Close, when it returns ErrServerClosed. l is closed when
-// Serve returns.
+// until Shutdown or Close, when it returns ErrServerClosed. Temporary accept
+// errors (out of file descriptors, say) are retried with a back-off, as
+// net/http does. l is closed when Serve returns.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.init(); err != nil {
+		l.Close()
 		return err
 	}
 	if err := s.checkAuth(); err != nil { // security.go
@@ -150,52 +144,11 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.TLSConfig != nil {
 		l = tls.NewListener(l, tlsFloor(s.TLSConfig))
 	}
-	if !s.track(l) {
-		l.Close()
+	err := s.conns.Serve(l, s.logger(), s.serveConn)
+	if errors.Is(err, engine.ErrClosed) {
 		return ErrServerClosed
 	}
-	defer s.untrack(l)
-	var backoff time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return ErrServerClosed
-			}
-			if temporaryAcceptError(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.logger().Warn("binproto: accept error; retrying", "err", err, "in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if c := s.serveConn(nc); c != nil {
-			go c.readLoop()
-		}
-	}
-}
-
-// temporaryAcceptError reports whether Serve should back off and accept
-// again after err, as net/http does: on a timeout, on running out of file
-// descriptors, buffers or memory, on a connection aborted before it was
-// accepted, and on any error that says it is Temporary.
-func temporaryAcceptError(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	for _, errno := range acceptRetryErrnos {
-		if errors.Is(err, errno) {
-			return true
-		}
-	}
-	var te interface{ Temporary() bool }
-	if errors.As(err, &te) && te.Temporary() {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return err
 }
 
 // ServeConn serves one already-accepted connection nc (from a listener of
@@ -209,56 +162,56 @@ func (s *Server) ServeConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if err := s.checkAuth(); err != nil {
+		s.logger().Error("binproto: ServeConn refused", "err", err)
+		nc.Close()
+		return
+	}
 	if _, ok := nc.(*tls.Conn); !ok && s.TLSConfig != nil {
 		nc = tls.Server(nc, tlsFloor(s.TLSConfig))
 	}
 	if c := s.serveConn(nc); c != nil {
-		c.readLoop()
+		c.Run()
 	}
 }
 
-// serveConn registers nc and returns its Conn, ready for its read loop; or
-// closes nc and returns nil when it is over MaxConnections or the server is
-// closing.
-func (s *Server) serveConn(nc net.Conn) *Conn {
+// serveConn registers nc and returns its engine, ready to run; or closes
+// nc and returns nil when it is over MaxConnections (in all or from its
+// address) or the server is closing.
+func (s *Server) serveConn(nc net.Conn) *engine.Conn {
 	if !s.reserveConn() {
-		s.stats.rejected.Add(1)
-		s.stats.closed(CloseLimit)
+		s.stats.Rejected.Add(1)
+		s.stats.Closed(CloseLimit)
 		nc.Close()
 		return nil
 	}
-	c := newConn(s.Protocol, nc, s, s.logger(), &s.stats)
-	c.idle = s.Protocol.cfg.IdleTimeout
+	c := newConn(s.Protocol, nc, s.opts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
+	c.srv = s
 	if !s.secAdmit(c) { // connections per IP (security.go)
-		s.stats.active.Add(-1)
+		s.stats.Active.Add(-1)
 		return nil
 	}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
+	if !s.conns.Add(c.e) {
 		nc.Close()
 		s.secClosed(c)
-		s.stats.active.Add(-1)
+		s.stats.Active.Add(-1)
 		return nil
 	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	s.stats.accepted.Add(1)
-	return c
+	s.stats.Accepted.Add(1)
+	return c.e
 }
 
 // reserveConn counts one more active connection unless that would exceed
 // MaxConnections. The check and the increment are one atomic step, so that
 // concurrent Serve and ServeConn calls cannot together go past the bound;
-// whoever reserves and then does not serve releases with active.Add(-1).
+// whoever reserves and then does not serve releases with Active.Add(-1).
 func (s *Server) reserveConn() bool {
 	for {
-		n := s.stats.active.Load()
+		n := s.stats.Active.Load()
 		if s.MaxConnections > 0 && n >= int64(s.MaxConnections) {
 			return false
 		}
-		if s.stats.active.CompareAndSwap(n, n+1) {
+		if s.stats.Active.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
@@ -277,78 +230,91 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 	if err := s.init(); err != nil {
 		return 0, err
 	}
-	buf := getBuffer(s.Protocol)
+	buf := getBuffer(s.Protocol, 0)
 	defer putBuffer(s.Protocol, buf)
 	b, err := s.Protocol.AppendFrame((*buf)[:0], out)
 	*buf = b
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	conns := make([]*Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.conns.Conns()
 	// First every connection with room gets the message at once; only then
 	// does Broadcast wait for those whose queues are full, so one slow
 	// subscriber delays no other.
-	var full []*Conn
+	var full []*engine.Conn
 	var errList []error
-	for _, c := range conns {
-		if !c.authorized() {
+	for _, e := range conns {
+		if !connOf(e).authorized() {
 			continue // not authenticated yet (auth.go)
 		}
-		queued, flush, werr := c.w.TryQueue(b, nil)
+		queued, werr := e.TrySend(b)
 		switch {
 		case werr != nil:
-			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
+			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", e.NetConn().RemoteAddr(), werr))
 			continue
 		case !queued:
-			full = append(full, c)
+			full = append(full, e)
 			continue
-		case flush:
-			go c.w.Flush()
 		}
-		c.stats.sent(len(b))
+		s.stats.Sent(len(b))
 		sent++
 	}
-	for _, c := range full {
-		if werr := c.w.Send(ctx, b); werr != nil {
-			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", c.RemoteAddr(), werr))
+	for _, e := range full {
+		if werr := e.Writer().Send(ctx, b); werr != nil {
+			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", e.NetConn().RemoteAddr(), werr))
 			continue
 		}
-		c.stats.sent(len(b))
+		s.stats.Sent(len(b))
 		sent++
 	}
 	return sent, errors.Join(errList...)
 }
 
-func (s *Server) track(l net.Listener) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
+// Shutdown stops the server gracefully: it closes the listeners, and
+// every connection stops reading new frames within a short, fixed grace
+// (frames already on their way are served), lets the handlers already
+// running finish, writes their replies, then closes. A peer that keeps
+// sending cannot hold it open. If ctx ends first it force-closes what is
+// left and returns ctx.Err(). It returns nil once all connections are
+// closed. Safe to call more than once and concurrently.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.init(); err != nil {
+		return err
 	}
-	s.listeners[l] = struct{}{}
-	return true
+	return s.conns.Shutdown(ctx, CloseShutdown, ErrServerClosed)
 }
 
-func (s *Server) untrack(l net.Listener) {
-	s.mu.Lock()
-	delete(s.listeners, l)
-	s.mu.Unlock()
-	l.Close()
+// Close closes the listeners and every connection at once and cancels the
+// handlers' contexts. It does not wait for handlers that ignore their
+// context. Safe to call more than once and concurrently.
+func (s *Server) Close() error {
+	if err := s.init(); err != nil {
+		return err
+	}
+	s.conns.Close(CloseShutdown, ErrServerClosed)
+	return nil
 }
 
-// dispatch implements peer for the server side of a connection.
-func (s *Server) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
-	if done, reason, err := s.screen(c, fr); done {
-		return reason, err // authentication, rate limits, validators (security.go)
+// serverConn is the engine's Dispatcher for the server side of a
+// connection.
+type serverConn Conn
+
+// connOf returns the Conn whose engine e is.
+func connOf(e *engine.Conn) *Conn { return ConnFrom(e.Context()) }
+
+// Begin implements engine.Dispatcher: authentication begins (auth.go).
+func (sc *serverConn) Begin(*engine.Conn) error { return (*Conn)(sc).secStart() }
+
+// Dispatch implements engine.Dispatcher.
+func (sc *serverConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
+	c := (*Conn)(sc)
+	s := c.srv
+	if done, err := s.screen(c, fr); done {
+		return err // authentication, rate limits, validators (security.go)
 	}
 	t := MessageType(fr.Type)
 	if t == s.Protocol.cfg.NotFoundType {
-		return "", nil // a not-found message is never dispatched
+		return nil // a not-found message is never dispatched
 	}
 	h, _ := s.handlers.lookup(t)
 	if h == nil {
@@ -360,115 +326,30 @@ func (s *Server) dispatch(c *Conn, fr wire.Frame) (CloseReason, error) {
 	return c.handle(h, fr)
 }
 
-// unknownType implements peer: an unknown type is answered with NOT_FOUND
-// before the connection closes, since its payload cannot be skipped.
-func (s *Server) unknownType(c *Conn) {
-	nf := s.Protocol.framing.AppendNotFound(make([]byte, 0, 8))
-	if err := c.w.Write(c.ctx, nf); err == nil {
-		s.stats.sent(len(nf))
+// UnknownType implements engine.Dispatcher: an unknown type is answered
+// with NOT_FOUND before the connection closes, since its payload cannot be
+// skipped.
+func (sc *serverConn) UnknownType(*engine.Conn) {
+	c := (*Conn)(sc)
+	nf := c.proto.framing.AppendNotFound(make([]byte, 0, 8))
+	if err := c.e.Writer().Write(c.Context(), nf); err == nil {
+		c.stats.Sent(len(nf))
 	}
 }
 
-// closed implements peer.
-func (s *Server) closed(c *Conn, err error) {
+// Closed implements engine.Dispatcher.
+func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
+	c := (*Conn)(sc)
+	s := c.srv
 	var unknown *wire.UnknownTypeError
 	if errors.As(err, &unknown) {
-		s.stats.notFound.Add(1)
-		c.log.Info("binproto: unknown message type; answered NOT_FOUND and closed", "type", unknown.Type, "remote", c.nc.RemoteAddr())
-	} else if err != nil && c.reason != ClosePeer && c.reason != CloseShutdown && c.reason != CloseLocal {
-		c.log.Info("binproto: connection closed", "reason", c.reason, "remote", c.nc.RemoteAddr(), "err", err)
+		s.stats.NotFound.Add(1)
+		c.log.Info("binproto: unknown message type; answered NOT_FOUND and closed", "type", unknown.Type, "remote", c.RemoteAddr())
+	} else if err != nil && reason != ClosePeer && reason != CloseShutdown && reason != CloseLocal {
+		c.log.Info("binproto: connection closed", "reason", reason, "remote", c.RemoteAddr(), "err", err)
 	}
-	c.waitHandlers()
 	s.secClosed(c)
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.stats.active.Add(-1)
-	s.wg.Done()
-}
-
-// Shutdown stops the server gracefully: it closes the listeners, lets
-// in-flight handlers finish and their replies flush, serves the frames
-// already received, then closes each connection. If ctx ends first it
-// force-closes what is left and returns ctx.Err(). It returns nil once all
-// connections are closed. Safe to call more than once and concurrently.
-func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.init(); err != nil {
-		return err
-	}
-	s.beginClose()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.drainConns()
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			s.forceClose()
-			return ctx.Err()
-		case <-s.stopped:
-			// Close ran meanwhile: the connections are closing; report
-			// nil once they are gone, as a completed drain would.
-			select {
-			case <-done:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		case <-tick.C:
-		}
-	}
-}
-
-// Close closes the listeners and every connection at once and cancels the
-// handlers' contexts. It does not wait for handlers that ignore their
-// context. Safe to call more than once and concurrently.
-func (s *Server) Close() error {
-	if err := s.init(); err != nil {
-		return err
-	}
-	s.beginClose()
-	s.forceClose()
-	return nil
-}
-
-func (s *Server) beginClose() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closing.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	for pc := range s.packets {
-		pc.Close()
-	}
-}
-
-// drainConns asks every connection to finish what it has received; it is
-// repeated until they are gone, which also catches a read loop that re-armed
-// its deadline just after the previous request.
-func (s *Server) drainConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.startDrain()
-	}
-}
-
-func (s *Server) forceClose() {
-	s.closeOnce.Do(func() { close(s.stopped) })
-	s.mu.Lock()
-	conns := make([]*Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.closeWith(CloseShutdown, ErrServerClosed)
-	}
+	s.stats.Active.Add(-1)
 }
 
 // tlsFloor returns cfg with MinVersion raised to TLS 1.2.

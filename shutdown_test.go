@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,8 +13,11 @@ import (
 )
 
 // TestShutdownDrainsInFlight: Shutdown with 50 pipelined requests in
-// flight, each handled in 20 ms, delivers all 50 replies, then returns nil;
-// Serve returns ErrServerClosed.
+// flight, each handled in 20 ms. With concurrent handlers all 50 have been
+// read when it begins, and all 50 replies are delivered. With sequential
+// handlers the server stops taking frames after a short grace: every
+// request a handler ran gets its reply (none is lost to a reset), the others
+// fail with ErrConnClosed. Shutdown returns nil; Serve ErrServerClosed.
 func TestShutdownDrainsInFlight(t *testing.T) {
 	for _, conc := range []int{50, 0} {
 		name := "concurrent"
@@ -24,7 +28,9 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 			checkGoroutines(t)
 			p := quickProto(t, nil)
 			srv := &binproto.Server{Protocol: p, MaxConcurrentHandlers: conc}
+			var ran atomic.Int64
 			srv.HandleFunc(Status, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+				ran.Add(1)
 				time.Sleep(20 * time.Millisecond)
 				f, err := m.Fields()
 				return binproto.Msg(Status, f), err
@@ -43,22 +49,32 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 				}
 				return srv.Stats().MessagesIn == n
 			})
-			time.Sleep(5 * time.Millisecond) // let the last bytes reach the server
 			start := time.Now()
 			if err := srv.Shutdown(ctx); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
 			t.Logf("Shutdown took %v", time.Since(start))
+			var ok int64
 			for range n {
-				if err := <-errs; err != nil {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case errors.Is(err, binproto.ErrConnClosed):
+				default:
 					t.Error(err)
 				}
+			}
+			s := srv.Stats()
+			if ok != ran.Load() || int64(s.MessagesOut) != ok || s.MessagesIn != s.MessagesOut {
+				t.Errorf("%d replies delivered, %d handlers ran; server stats %+v", ok, ran.Load(), s)
+			}
+			if conc != 0 && ok != n {
+				t.Errorf("%d of %d requests already read were answered", ok, n)
 			}
 			if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
 				t.Errorf("Serve returned %v, want ErrServerClosed", err)
 			}
-			s := srv.Stats()
-			if s.MessagesIn != n || s.MessagesOut != n || s.ConnectionsActive != 0 || s.Closes[binproto.CloseShutdown] != 1 {
+			if s.ConnectionsActive != 0 || s.Closes[binproto.CloseShutdown] != 1 {
 				t.Errorf("stats after Shutdown: %+v", s)
 			}
 			if _, err := cl.Request(ctx, statusMsg(1, "late")); !errors.Is(err, binproto.ErrConnClosed) {
@@ -68,6 +84,63 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 				t.Error("listener still accepting after Shutdown")
 			}
 		})
+	}
+}
+
+// TestShutdownUnderLoad: 20 clients that never stop sending (a request
+// every few hundred microseconds each) cannot hold Shutdown open: it
+// returns nil long before its context ends (it used to renew a 20 ms read
+// window at every frame and run until the context expired), and every
+// request whose handler ran has its reply delivered.
+func TestShutdownUnderLoad(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	var ran atomic.Int64
+	srv.HandleFunc(Status, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		ran.Add(1)
+		f, err := m.Fields()
+		return binproto.Msg(Status, f), err
+	})
+	addr, served := serveTCP(t, srv)
+	ctx := testCtx(t, 20*time.Second)
+	const clients = 20
+	var delivered atomic.Int64
+	errs := make(chan error, clients)
+	for c := range clients {
+		cl := dial(t, p, addr, nil)
+		go func() {
+			for i := 0; ; i++ {
+				err := checkStatusEcho(ctx, cl, c*1_000_000+i)
+				if err != nil {
+					if errors.Is(err, binproto.ErrConnClosed) {
+						err = nil
+					}
+					errs <- err
+					return
+				}
+				delivered.Add(1)
+			}
+		}()
+	}
+	waitFor(t, 5*time.Second, "load", func() bool { return ran.Load() > 20*clients })
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown under load: %v after %v", err, time.Since(start))
+	}
+	t.Logf("Shutdown under load took %v", time.Since(start))
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if delivered.Load() != ran.Load() {
+		t.Errorf("%d replies delivered, %d handlers ran", delivered.Load(), ran.Load())
+	}
+	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
 	}
 }
 

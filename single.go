@@ -4,8 +4,7 @@ import "context"
 
 // SendSingle dials addr, sends one message and closes the connection once
 // the message is written: Python's send_single. It fails if the message
-// could not be written (the error wraps ErrConnClosed and the write's
-// error).
+// could not be written (see Client.Flush).
 func SendSingle(ctx context.Context, p *Protocol, addr string, out Outgoing, opts *ClientOptions) error {
 	cl, err := Dial(ctx, p, addr, opts)
 	if err != nil {
@@ -15,7 +14,7 @@ func SendSingle(ctx context.Context, p *Protocol, addr string, out Outgoing, opt
 	if err := cl.Send(ctx, out); err != nil {
 		return err
 	}
-	return cl.conn.w.Wait(ctx)
+	return cl.Flush(ctx)
 }
 
 // RequestSingle dials addr, sends one request, waits for its reply and

@@ -1,31 +1,31 @@
 package binproto
 
-import "sync/atomic"
+import "github.com/binproto/binproto/internal/engine"
 
 // CloseReason says why a connection closed.
-type CloseReason string
+type CloseReason = engine.Reason
 
 // The reasons a connection closes, as counted in Stats.Closes.
 const (
-	ClosePeer         CloseReason = "peer"          // the peer closed or reset it
-	CloseLocal        CloseReason = "local"         // Close was called on it
-	CloseShutdown     CloseReason = "shutdown"      // the server shut down
-	CloseIdleTimeout  CloseReason = "idle_timeout"  // no frame began within IdleTimeout
-	CloseReadTimeout  CloseReason = "read_timeout"  // a frame was not complete within ReadTimeout
-	CloseReadError    CloseReason = "read_error"    // another read error
-	CloseWriteError   CloseReason = "write_error"   // a write failed or timed out
-	CloseUnknownType  CloseReason = "unknown_type"  // a frame of an unconfigured type (after NOT_FOUND)
-	CloseTooLarge     CloseReason = "too_large"     // a declared payload over MaxPayloadSize
-	CloseChecksum     CloseReason = "checksum"      // a checksum mismatch
-	CloseMalformed    CloseReason = "malformed"     // an undecodable frame or TLS record
-	CloseHandlerError CloseReason = "handler_error" // a handler returned an error
-	CloseHandlerPanic CloseReason = "handler_panic" // a handler panicked
-	CloseLimit        CloseReason = "limit"         // refused: too many connections (in all, or from one IP)
-	CloseAuthFailed   CloseReason = "auth_failed"   // authentication failed (wrong credentials, a frame out of turn)
-	CloseAuthTimeout  CloseReason = "auth_timeout"  // not authenticated within Server.AuthTimeout
-	CloseAuthLimit    CloseReason = "auth_limit"    // over Server.MaxPreAuthBytes before authenticating
-	CloseRateLimit    CloseReason = "rate_limit"    // over a rate limit, with RateLimit.OnExceed closing
-	CloseInvalid      CloseReason = "invalid"       // a message rejected by its validator, with OnInvalid closing
+	ClosePeer         = engine.ReasonPeer         // the peer closed or reset it
+	CloseLocal        = engine.ReasonLocal        // Close was called on it
+	CloseShutdown     = engine.ReasonShutdown     // the server shut down
+	CloseIdleTimeout  = engine.ReasonIdleTimeout  // no frame began within IdleTimeout
+	CloseReadTimeout  = engine.ReasonReadTimeout  // a frame (or the TLS handshake) was not complete within ReadTimeout
+	CloseReadError    = engine.ReasonReadError    // another read error
+	CloseWriteError   = engine.ReasonWriteError   // a write failed or timed out
+	CloseUnknownType  = engine.ReasonUnknownType  // a frame of an unconfigured type (after NOT_FOUND)
+	CloseTooLarge     = engine.ReasonTooLarge     // a declared payload over MaxPayloadSize
+	CloseChecksum     = engine.ReasonChecksum     // a checksum mismatch
+	CloseMalformed    = engine.ReasonMalformed    // an undecodable frame or TLS record
+	CloseHandlerError = engine.ReasonHandlerError // a handler returned an error
+	CloseHandlerPanic = engine.ReasonHandlerPanic // a handler panicked
+	CloseLimit        = engine.ReasonLimit        // refused: too many connections (in all, or from one IP)
+	CloseAuthFailed   = engine.ReasonAuthFailed   // authentication failed (wrong credentials, a frame out of turn)
+	CloseAuthTimeout  = engine.ReasonAuthTimeout  // not authenticated within Server.AuthTimeout
+	CloseAuthLimit    = engine.ReasonAuthLimit    // over Server.MaxPreAuthBytes before authenticating
+	CloseRateLimit    = engine.ReasonRateLimit    // over a rate limit, with RateLimit.OnExceed closing
+	CloseInvalid      = engine.ReasonInvalid      // a message rejected by its validator, with OnInvalid closing
 )
 
 // Stats is a snapshot of a server's or client's counters.
@@ -49,68 +49,25 @@ type Stats struct {
 	Closes              map[CloseReason]uint64
 }
 
-// counters are the live, atomic form of Stats.
-type counters struct {
-	accepted, rejected            atomic.Uint64
-	active                        atomic.Int64
-	msgsIn, msgsOut               atomic.Uint64
-	bytesIn, bytesOut             atomic.Uint64
-	notFound                      atomic.Uint64
-	handlerErrors, handlerPanics  atomic.Uint64
-	datagramsDropped, unsolicited atomic.Uint64
-	closes                        [len(reasonIndex)]atomic.Uint64
-	sec                           secCounters // security.go
-}
-
-var reasonIndex = [...]CloseReason{
-	ClosePeer, CloseLocal, CloseShutdown, CloseIdleTimeout, CloseReadTimeout, CloseReadError,
-	CloseWriteError, CloseUnknownType, CloseTooLarge, CloseChecksum, CloseMalformed,
-	CloseHandlerError, CloseHandlerPanic, CloseLimit,
-	CloseAuthFailed, CloseAuthTimeout, CloseAuthLimit, CloseRateLimit, CloseInvalid,
-}
-
-func (s *counters) add(c *atomic.Uint64, n uint64) { c.Add(n) }
-
-func (s *counters) received(n int) {
-	s.msgsIn.Add(1)
-	s.bytesIn.Add(uint64(n))
-}
-
-func (s *counters) sent(n int) {
-	s.msgsOut.Add(1)
-	s.bytesOut.Add(uint64(n))
-}
-
-func (s *counters) closed(r CloseReason) {
-	for i, x := range reasonIndex {
-		if x == r {
-			s.closes[i].Add(1)
-			return
-		}
+// snapshot returns the Stats of the counters s.
+func snapshot(s *engine.Counters) Stats {
+	return Stats{
+		ConnectionsAccepted: s.Accepted.Load(),
+		ConnectionsRejected: s.Rejected.Load(),
+		ConnectionsActive:   s.Active.Load(),
+		MessagesIn:          s.MsgsIn.Load(),
+		MessagesOut:         s.MsgsOut.Load(),
+		BytesIn:             s.BytesIn.Load(),
+		BytesOut:            s.BytesOut.Load(),
+		NotFound:            s.NotFound.Load(),
+		HandlerErrors:       s.HandlerErrors.Load(),
+		HandlerPanics:       s.HandlerPanics.Load(),
+		DatagramsDropped:    s.DatagramsDropped.Load(),
+		Unsolicited:         s.Unsolicited.Load(),
+		Authenticated:       s.Authenticated.Load(),
+		RateLimited:         s.RateLimited.Load(),
+		Invalid:             s.Invalid.Load(),
+		AmplificationDrops:  s.AmplificationDrops.Load(),
+		Closes:              s.Closes(),
 	}
-}
-
-func (s *counters) snapshot() Stats {
-	st := Stats{
-		ConnectionsAccepted: s.accepted.Load(),
-		ConnectionsRejected: s.rejected.Load(),
-		ConnectionsActive:   s.active.Load(),
-		MessagesIn:          s.msgsIn.Load(),
-		MessagesOut:         s.msgsOut.Load(),
-		BytesIn:             s.bytesIn.Load(),
-		BytesOut:            s.bytesOut.Load(),
-		NotFound:            s.notFound.Load(),
-		HandlerErrors:       s.handlerErrors.Load(),
-		HandlerPanics:       s.handlerPanics.Load(),
-		DatagramsDropped:    s.datagramsDropped.Load(),
-		Unsolicited:         s.unsolicited.Load(),
-		Closes:              make(map[CloseReason]uint64),
-	}
-	s.sec.fill(&st)
-	for i, r := range reasonIndex {
-		if n := s.closes[i].Load(); n > 0 {
-			st.Closes[r] = n
-		}
-	}
-	return st
 }

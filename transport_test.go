@@ -120,7 +120,7 @@ func checkStatusEcho(ctx context.Context, cl *binproto.Client, i int) error {
 		var st status
 		_, err := binproto.RequestTyped(ctx, cl, binproto.Typed(Status, statusCodec, &status{uint32(i), msg}), statusCodec, &st)
 		if err != nil || st.Code != uint32(i) || st.Message != msg {
-			return fmt.Errorf("request %d: got %+v, %v", i, st, err)
+			return fmt.Errorf("request %d: got %+v, %w", i, st, err)
 		}
 		return nil
 	}
@@ -548,7 +548,12 @@ func TestNotFound(t *testing.T) {
 			return binproto.Msg(Status, map[string]any{"status_code": 1000 + int(m.Type), "message": "default"}), nil
 		}))
 		defer srv.HandleDefault(binproto.NotFoundHandler)
-		cl := dial(t, p, addr, nil)
+		// The client declares that the default handler's Status answers a
+		// FixedBenchmark request.
+		pc := quickProto(t, func(c *binproto.Config) {
+			c.Replies = map[binproto.MessageType][]binproto.MessageType{FixedBenchmark: {FixedBenchmark, Status}}
+		})
+		cl := dial(t, pc, addr, nil)
 		var st status
 		if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(FixedBenchmark, fixedCodec, &fixedBench{1}), statusCodec, &st); err != nil || st != (status{1004, "default"}) {
 			t.Fatalf("default handler: %+v, %v", st, err)

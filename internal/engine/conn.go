@@ -1,0 +1,365 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/binproto/binproto/internal/conn"
+	"github.com/binproto/binproto/wire"
+)
+
+// Options configure the connections of one server or client. They are
+// shared, and must not change once a connection uses them.
+type Options struct {
+	Framing     Framing
+	BufferSize  int           // initial read buffer
+	ReadTimeout time.Duration // bounds reading one whole frame; <= 0: none
+	// IdleTimeout closes a connection on which no frame begins for this
+	// long while nothing is in flight; <= 0: none (clients).
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds a TLS handshake; <= 0: none.
+	HandshakeTimeout time.Duration
+	WriteTimeout     time.Duration // bounds each write; <= 0: none
+	MaxQueued        int           // bound of the outbound queue
+	NoFastPath       bool          // no coalescing, no pooling, no burst reads
+	Logger           *slog.Logger  // never nil
+	Counters         *Counters     // never nil
+	// Release takes back the reply buffers of handlers run by Go once they
+	// are written (or dropped).
+	Release func(*[]byte)
+}
+
+// Dispatcher gives the frames of one connection their meaning. Its methods
+// run on the connection's read goroutine, but Closed, which runs once on
+// whichever goroutine finishes the connection.
+type Dispatcher interface {
+	// Begin runs once, after the TLS handshake and before the first frame
+	// is read: a server starts authentication here. An error closes the
+	// connection (a *CloseError names the reason).
+	Begin(c *Conn) error
+	// Dispatch handles one frame, valid until it returns. An error closes
+	// the connection.
+	Dispatch(c *Conn, fr wire.Frame) error
+	// UnknownType is called when reading stopped at a frame of an unknown
+	// type, after the replies to the frames before it were written and
+	// before the connection closes: a server answers NOT_FOUND here.
+	UnknownType(c *Conn)
+	// Closed is called once, when the connection has closed and reading
+	// from it has ended.
+	Closed(c *Conn, reason Reason, err error)
+}
+
+// Conn is one connection: see the package documentation.
+type Conn struct {
+	nc       net.Conn
+	opts     *Options
+	d        Dispatcher
+	w        *conn.Writer
+	datagram bool
+	dl       deadlines
+
+	ctx    context.Context // cancelled, with the close error, when the connection closes
+	cancel context.CancelCauseFunc
+	done   chan struct{} // closed once finished
+
+	closeOnce  sync.Once
+	reason     Reason // set once, by Close
+	finishOnce sync.Once
+	group      *Group // the server's connections, or nil
+
+	ordered  ordered      // handlers started by Go
+	inFlight atomic.Int32 // handlers of Go whose replies are not yet handed to the writer
+
+	// Owned by the read goroutine.
+	rd      FrameReader
+	limited bool  // reads are counted against budget (before authentication)
+	budget  int   // bytes that may still be read while limited
+	overrun error // the error of a read over budget
+}
+
+// NewConn returns the engine of connection nc, whose frames go to d. Its
+// context derives from base (which may carry values for the dispatcher). A
+// *net.UDPConn, or a connection whose local address is on a datagram
+// network, is read and written one datagram per frame.
+func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Conn {
+	c := &Conn{nc: nc, opts: opts, d: d, done: make(chan struct{}), datagram: IsDatagram(nc)}
+	c.ctx, c.cancel = context.WithCancelCause(base)
+	c.dl = deadlines{nc: nc, frame: opts.ReadTimeout, idle: opts.IdleTimeout, busy: c.busy}
+	c.w = conn.NewWriter(nc, conn.WriterOptions{
+		Timeout:    opts.WriteTimeout,
+		MaxQueued:  opts.MaxQueued,
+		NoCoalesce: opts.NoFastPath || c.datagram,
+		NoPool:     opts.NoFastPath,
+		OnError:    func(err error) { c.Close(ReasonWriteError, err) },
+		OnIdle:     c.dl.rearmIdle,
+	})
+	if !c.datagram {
+		var r io.Reader = connReader{c}
+		if !opts.NoFastPath {
+			r = conn.NewBurstReader(r) // fewer read calls for streams of frames
+		}
+		c.rd = opts.Framing.NewReader(r, opts.BufferSize)
+	}
+	return c
+}
+
+// IsDatagram reports whether nc sends datagrams: a *net.UDPConn, or a
+// connection whose local address is on a datagram network (a packet
+// server's peer, a unixgram socket). Frames written to it are not
+// coalesced: one frame, one datagram.
+func IsDatagram(nc net.Conn) bool {
+	if _, ok := nc.(*net.UDPConn); ok {
+		return true
+	}
+	a := nc.LocalAddr()
+	if a == nil {
+		return false
+	}
+	switch a.Network() {
+	case "udp", "udp4", "udp6", "unixgram":
+		return true
+	}
+	return false
+}
+
+// Context returns a context cancelled when the connection closes; its
+// cause is the error the connection closed with.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Done returns a channel closed once the connection has closed, reading has
+// ended and Dispatcher.Closed has returned.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Ended reports whether Done is closed.
+func (c *Conn) Ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// NetConn returns the connection the engine runs.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Writer returns the connection's writer, which any goroutine may use.
+func (c *Conn) Writer() *conn.Writer { return c.w }
+
+// Datagram reports whether the connection carries one frame per datagram.
+func (c *Conn) Datagram() bool { return c.datagram }
+
+// Reason returns why the connection closed ("" while it is open).
+func (c *Conn) Reason() Reason {
+	if c.ctx.Err() == nil {
+		return ""
+	}
+	return c.reason
+}
+
+// Close closes the connection at once, recording why: the first call wins.
+// Reading then fails and the read goroutine finishes the connection.
+func (c *Conn) Close(r Reason, err error) {
+	c.closeOnce.Do(func() {
+		c.reason = r
+		if err == nil {
+			err = fmt.Errorf("binproto: connection closed: %s", r)
+		}
+		c.cancel(err)
+		c.w.Close()
+		c.nc.Close()
+	})
+}
+
+// CloseAfter closes the connection with r and err once d has passed, unless
+// stop, which it returns, was called first or cond then reports false.
+func (c *Conn) CloseAfter(d time.Duration, r Reason, err error, cond func() bool) (stop func() bool) {
+	t := time.AfterFunc(d, func() {
+		if cond() {
+			c.Close(r, err)
+		}
+	})
+	return t.Stop
+}
+
+// Start runs the connection's read loop on a goroutine of its own.
+func (c *Conn) Start() {
+	if c.datagram {
+		go c.runDatagrams()
+		return
+	}
+	go c.Run()
+}
+
+// Run reads and dispatches frames on the calling goroutine until the
+// connection ends, then finishes it.
+func (c *Conn) Run() {
+	err := c.begin()
+	if err == nil {
+		err = c.readFrames()
+	}
+	c.finish(err)
+}
+
+// begin runs the TLS handshake, within its own deadline, and the
+// dispatcher's Begin.
+func (c *Conn) begin() error {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		c.dl.handshake(c.opts.HandshakeTimeout)
+		err := tc.HandshakeContext(c.ctx)
+		c.dl.handshakeDone()
+		if err != nil {
+			// A handshake that does not finish in time is a read timeout;
+			// any other failure is malformed input.
+			reason := ReasonMalformed
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				reason = ReasonReadTimeout
+			}
+			return &CloseError{Reason: reason, Err: err}
+		}
+	}
+	return c.d.Begin(c)
+}
+
+// readFrames reads and dispatches frames until an error, which it returns.
+func (c *Conn) readFrames() error {
+	for {
+		fr, err := c.rd.ReadFrame()
+		if err != nil {
+			return err
+		}
+		c.dl.frameDone()
+		c.opts.Counters.Received(fr.Len)
+		if err := c.d.Dispatch(c, fr); err != nil {
+			return err
+		}
+	}
+}
+
+// finish ends the connection once: gracefully (handlers finish, replies
+// are written) when the peer closed or the server drains, and at once
+// otherwise; then it is counted, the dispatcher told, and Done closed.
+func (c *Conn) finish(err error) {
+	c.finishOnce.Do(func() {
+		buffered := c.rd != nil && c.rd.Buffered() > 0
+		if c.limited && errors.Is(err, wire.ErrTooLarge) && c.overrun != nil {
+			err = &CloseError{Reason: ReasonAuthLimit, Err: fmt.Errorf("%w: %w", c.overrun, err)}
+		}
+		reason := classify(err, buffered, c.dl.isDraining())
+		switch reason {
+		case ReasonShutdown, ReasonPeer:
+			c.ordered.wait()
+			if c.w.Wait(c.ctx) == nil && reason == ReasonShutdown {
+				c.linger()
+			}
+		case ReasonUnknownType:
+			c.ordered.wait()
+			c.d.UnknownType(c)
+			if c.w.Wait(c.ctx) == nil {
+				c.linger()
+			}
+		}
+		c.Close(reason, err)
+		c.ordered.wait()
+		c.opts.Counters.Closed(c.reason)
+		c.d.Closed(c, c.reason, err)
+		if c.group != nil {
+			c.group.remove(c)
+		}
+		close(c.done)
+	})
+}
+
+// busy reports whether requests are in flight: handlers started by Go
+// whose replies are not yet written, or bytes queued or being written.
+func (c *Conn) busy() bool { return c.inFlight.Load() > 0 || !c.w.Idle() }
+
+// LimitReads counts the bytes read from now on against budget, and sets
+// the largest payload accepted to maxPayload: a read over the budget, or a
+// frame declaring more, closes the connection with ReasonAuthLimit and an
+// error wrapping overrun. Called by the read goroutine (from Begin).
+func (c *Conn) LimitReads(budget, maxPayload int, overrun error) {
+	c.limited, c.budget, c.overrun = true, budget, overrun
+	c.rd.SetMaxPayload(maxPayload)
+}
+
+// Unlimit ends LimitReads, restoring the largest payload to maxPayload.
+// Called by the read goroutine.
+func (c *Conn) Unlimit(maxPayload int) {
+	c.limited = false
+	c.rd.SetMaxPayload(maxPayload)
+}
+
+// connReader is the io.Reader under the frame reader: it arms the read
+// deadline before each read and counts reads against the budget.
+type connReader struct{ c *Conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.limited {
+		if c.budget <= 0 {
+			return 0, &CloseError{Reason: ReasonAuthLimit, Err: c.overrun}
+		}
+		if len(p) > c.budget {
+			p = p[:c.budget]
+		}
+	}
+	c.dl.beforeRead(c.rd.Buffered() > 0)
+	n, err := c.nc.Read(p)
+	if c.limited {
+		c.budget -= n
+	}
+	return n, err
+}
+
+
+// TrySend queues frame to be written in the background unless the
+// outbound queue has no room for it: then it queues nothing and returns
+// false.
+func (c *Conn) TrySend(frame []byte) (bool, error) {
+	queued, flush, err := c.w.TryQueue(frame, nil)
+	if flush {
+		go c.w.Flush()
+	}
+	return queued, err
+}
+
+// Drain makes the connection stop reading within drainGrace, finish its
+// handlers, write their replies and close (as Group.Shutdown does for
+// each of its connections).
+func (c *Conn) Drain() { c.dl.drain() }
+
+// lingerTime bounds how long a connection closing on its own initiative
+// waits for the peer to read what was written and close its side.
+const lingerTime = 250 * time.Millisecond
+
+// linger ends a connection that the local side closes while the peer may
+// still be sending (a drain, an unknown type) without losing the replies
+// already written: closing a socket with unread input makes TCP reset the
+// connection, and a reset can destroy data the peer has not read yet. So
+// the write side is shut first (the peer reads the replies, then end of
+// stream), and input is read and discarded until the peer closes too or
+// lingerTime has passed. Connections that cannot half-close are closed at
+// once.
+func (c *Conn) linger() {
+	hc, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || c.datagram || hc.CloseWrite() != nil {
+		return
+	}
+	c.dl.linger(lingerTime)
+	var buf [512]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}

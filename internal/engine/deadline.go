@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// drainGrace is how long a draining connection goes on reading: frames
+// that arrive within it (sent before the peer could know of the drain) are
+// still served. It starts once, when the drain begins, and is never renewed,
+// so that a peer that keeps sending cannot hold a shutdown open.
+const drainGrace = 20 * time.Millisecond
+
+// deadlines is a connection's one read-deadline state. Four deadlines
+// apply, one at a time:
+//
+//   - handshake: a TLS handshake must finish within HandshakeTimeout;
+//   - frame: once a frame has begun, it must be complete within ReadTimeout
+//     of its first read;
+//   - idle: a server connection on which no frame begins within IdleTimeout
+//     while nothing is in flight closes;
+//   - drain: once the server drains, reading stops at a fixed time.
+//
+// The read goroutine arms them before each read (beforeRead); the writer
+// (rearmIdle, when the last reply is written) and the server (drain) arm
+// them from other goroutines, all under mu.
+type deadlines struct {
+	nc    net.Conn
+	frame time.Duration
+	idle  time.Duration
+	busy  func() bool // requests in flight: the connection is not idle
+
+	mu          sync.Mutex
+	set         time.Time // the read deadline set on nc; zero: none
+	frameAt     time.Time // the current frame's deadline; zero: no frame begun
+	draining    bool
+	drainAt     time.Time
+	idleWaiting bool // a read waits for a frame with no idle deadline: requests in flight
+}
+
+// setLocked sets the read deadline to t unless it is set already.
+func (d *deadlines) setLocked(t time.Time) {
+	if !t.Equal(d.set) {
+		d.nc.SetReadDeadline(t)
+		d.set = t
+	}
+}
+
+// beforeRead arms the deadline of the read about to be made; partial
+// reports whether part of a frame is buffered.
+func (d *deadlines) beforeRead(partial bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.idleWaiting = false
+	switch {
+	case d.draining:
+		d.setLocked(d.drainAt)
+	case partial:
+		if d.frameAt.IsZero() && d.frame > 0 {
+			d.frameAt = time.Now().Add(d.frame)
+		}
+		d.setLocked(d.frameAt)
+	case d.idle > 0 && d.busy():
+		// Requests in flight: the connection is not idle. rearmIdle arms
+		// the idle deadline once they are done.
+		d.setLocked(time.Time{})
+		d.idleWaiting = true
+	case d.idle > 0:
+		d.setLocked(time.Now().Add(d.idle))
+	default:
+		d.setLocked(time.Time{})
+	}
+}
+
+// frameDone ends the whole-frame deadline of the frame just read.
+func (d *deadlines) frameDone() {
+	d.mu.Lock()
+	d.frameAt = time.Time{}
+	d.mu.Unlock()
+}
+
+// rearmIdle arms the idle deadline that beforeRead held back while requests
+// were in flight, once none is.
+func (d *deadlines) rearmIdle() {
+	if d.idle <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.idleWaiting && !d.draining && !d.busy() {
+		d.setLocked(time.Now().Add(d.idle))
+		d.idleWaiting = false
+	}
+}
+
+// drain makes reading stop drainGrace from the first call; later calls
+// re-apply the same deadline, never a later one.
+func (d *deadlines) drain() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.draining {
+		d.draining = true
+		d.drainAt = time.Now().Add(drainGrace)
+	}
+	d.set = time.Time{} // whoever else set a deadline, set ours again
+	d.setLocked(d.drainAt)
+}
+
+func (d *deadlines) isDraining() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.draining
+}
+
+// handshake bounds a TLS handshake, reads and writes, by t (none if t <= 0).
+func (d *deadlines) handshake(t time.Duration) {
+	if t <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at := time.Now().Add(t)
+	if d.draining && d.drainAt.Before(at) {
+		at = d.drainAt
+	}
+	d.nc.SetDeadline(at)
+	d.set = at
+}
+
+// handshakeDone lifts the handshake's deadline.
+func (d *deadlines) handshakeDone() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nc.SetWriteDeadline(time.Time{})
+	if d.draining {
+		d.setLocked(d.drainAt)
+		return
+	}
+	d.setLocked(time.Time{})
+}
+
+// linger bounds the reads of Conn.linger by t from now; it is never
+// renewed.
+func (d *deadlines) linger(t time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setLocked(time.Now().Add(t))
+}
