@@ -321,7 +321,6 @@ func (r connReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-
 // TrySend queues frame to be written in the background unless the
 // outbound queue has no room for it: then it queues nothing and returns
 // false.
