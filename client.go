@@ -48,12 +48,14 @@ type ClientOptions struct {
 // order and by type: a frame answers the oldest pending request if its type
 // is one of that request's reply types (Config.Replies; by default, the
 // request's own type) or the not-found type. A frame of a type declared in
-// Config.Pushes, or one no pending request could take, is a push (a
-// handler, Receive, or Stats.Unsolicited). Any other frame means the oldest
-// request got an answer it cannot take: that request alone fails with an
-// *UnexpectedReplyError naming both types, and the requests after it are
-// not shifted. Declare Replies and Pushes, and no push is ever taken for a
-// reply.
+// Config.Pushes, or one that no pending request accepts, is a push: it goes
+// to its handler, or to Receive, or is counted in Stats.Unsolicited, and the
+// requests keep waiting for their own replies (one of an undeclared type
+// that arrives while a request waits is logged once per type). A frame
+// that a later request accepts but the oldest does not means the oldest
+// will get no reply it can take: it alone fails with an
+// *UnexpectedReplyError naming both types. Declare Replies and Pushes, and
+// no push is ever taken for a reply.
 //
 // Over UDP, requests go one at a time; a reply that arrives after its
 // request gave up is dropped unless a request of the same types waits.
@@ -75,6 +77,7 @@ type Client struct {
 	err     error       // set once the connection is gone
 	shut    atomic.Bool // Close was called
 	inPush  atomic.Bool // a push handler is running on the read goroutine
+	warned  sync.Map    // message types already warned of as undeclared pushes
 }
 
 // call is one request awaiting its reply.
@@ -463,9 +466,10 @@ func (cl *Client) accepts(k *call, t MessageType) bool {
 	return cl.proto.accepts(k.reqType, t)
 }
 
-// match finds the call a frame of type t answers and takes it off the
-// pending list; calls before it, which will never get their reply, are
-// taken too and returned in skipped. A nil k means t is a push.
+// match finds the call a frame of type t answers (the first pending call
+// that accepts t) and takes it off the pending list, with the calls before
+// it, which will never get their reply: they are returned in skipped. A nil
+// k means t answers no pending call: it is a push.
 func (cl *Client) match(t MessageType) (k *call, skipped []*call) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
@@ -473,29 +477,32 @@ func (cl *Client) match(t MessageType) (k *call, skipped []*call) {
 		return nil, nil
 	}
 	i := cl.head
-	for ; i < len(cl.pending); i++ {
-		if cl.accepts(cl.pending[i], t) {
-			break
-		}
+	for i < len(cl.pending) && !cl.accepts(cl.pending[i], t) {
+		i++
 	}
-	switch {
-	case i == len(cl.pending) && cl.hasHandler(t):
-		return nil, nil // no request takes it; its handler does
-	case i == len(cl.pending):
-		i = cl.head // the oldest request got an answer it cannot take
-		skipped = []*call{cl.pending[i]}
-	case i > cl.head:
+	if i == len(cl.pending) {
+		return nil, nil
+	}
+	if i > cl.head {
 		skipped = append([]*call(nil), cl.pending[cl.head:i]...)
-		k = cl.pending[i]
-	default:
-		k = cl.pending[i]
 	}
+	k = cl.pending[i]
 	clear(cl.pending[cl.head : i+1])
 	cl.head = i + 1
 	if cl.head == len(cl.pending) {
 		cl.pending, cl.head = cl.pending[:0], 0
 	}
 	return k, skipped
+}
+
+// waiting returns the type of the oldest pending request, if any.
+func (cl *Client) waiting() (MessageType, bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.head == len(cl.pending) {
+		return 0, false
+	}
+	return cl.pending[cl.head].reqType, true
 }
 
 func (cl *Client) hasHandler(t MessageType) bool {
@@ -521,9 +528,6 @@ func (cc *clientConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 	if k != nil {
 		cl.deliver(k, t, fr.Payload)
 		return nil
-	}
-	if len(skipped) > 0 {
-		return nil // the frame was the failed request's answer
 	}
 	return cl.push(t, fr)
 }
@@ -559,6 +563,11 @@ func (cl *Client) push(t MessageType, fr wire.Frame) error {
 		cl.inPush.Store(true) // lets Close, called by h, skip waiting for this reader
 		defer cl.inPush.Store(false)
 		return cl.conn.handle(h, fr)
+	}
+	if req, ok := cl.waiting(); ok && !cl.proto.isPush(t) {
+		if _, seen := cl.warned.LoadOrStore(t, true); !seen {
+			cl.conn.log.Warn("binproto: a message that answers no pending request was taken as a push; if it is a reply, declare its type in Config.Replies (if a push, in Config.Pushes)", "type", t, "waiting_request_type", req)
+		}
 	}
 	m := &Message{Type: t, Payload: append([]byte(nil), fr.Payload...), proto: cl.proto}
 	select {
