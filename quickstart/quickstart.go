@@ -59,7 +59,7 @@ var (
 type Options struct {
 	Checksum bool            // add the CRC-32 trailer
 	UDP      bool            // run over UDP
-	Base     binproto.Config // other settings; Types, Checksum and Transport are overwritten
+	Base     binproto.Config // other settings; Types, Replies, Checksum and Transport are overwritten
 }
 
 // Protocol returns the quick-start protocol: header ">H", no checksum unless
@@ -71,6 +71,14 @@ func Protocol(o Options) (*binproto.Protocol, error) {
 		Status:         StatusCodec.Structure(),
 		Benchmark:      BlobCodec.Structure(),
 		FixedBenchmark: FixedCodec.Structure(),
+	}
+	// Each type is answered by its own type (the echo of the Python quick
+	// start): declared, so that a reply is never confused with a push.
+	cfg.Replies = map[binproto.MessageType][]binproto.MessageType{
+		SensorData:     {SensorData},
+		Status:         {Status},
+		Benchmark:      {Benchmark},
+		FixedBenchmark: {FixedBenchmark},
 	}
 	cfg.Checksum = nil
 	if o.Checksum {
