@@ -36,12 +36,24 @@ type ClientOptions struct {
 	// it fails (the error wraps ErrAuthFailed for the built-in ones).
 	// NewClient does not run it. See TokenCredentials, HMACCredentials.
 	Auth ClientAuthenticator
+	// AlwaysRead makes the client read the connection all the time, on a
+	// goroutine of its own, even with no push handlers: it then notices a
+	// dead server while idle (Conn.Done closes), at the cost of a hand-off
+	// between goroutines for every reply. See Client.
+	AlwaysRead bool
 }
 
 // Client is a connection to a binproto server. All methods are safe for
-// concurrent use. A goroutine of its own reads the connection all the
-// time, so a client notices a dead server, runs push handlers and fills
-// the Receive queue even while no request waits.
+// concurrent use.
+//
+// A client with push handlers, a UDP client, one on which Receive was
+// called and one with ClientOptions.AlwaysRead read the connection all the
+// time, on a goroutine of their own, and so notice a dead server at once.
+// Any other client reads only while a request waits for its reply: the
+// waiting caller reads the connection itself until its reply has come
+// (twice the round trips per second of a hand-off between goroutines); a
+// connection that dies while no request waits is then noticed at the next
+// request, and Conn.Done closes only then, or at Close.
 //
 // Concurrent requests are pipelined on the one connection. The compatible
 // framing carries no request ids, so replies are matched to requests by
@@ -90,6 +102,9 @@ type call struct {
 	payload *[]byte // the reply payload, owned by the call
 	err     error
 }
+
+// waiting reports whether k still waits for its reply.
+func (k *call) waiting() bool { return k.state.Load() == callWaiting }
 
 const (
 	callWaiting int32 = iota
@@ -163,7 +178,9 @@ func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	o := engineOptions(p, log, &cl.stats, false, false)
 	cl.conn = newConn(p, nc, o, func(c *Conn) engine.Dispatcher { return (*clientConn)(cl) })
 	cl.udp = cl.conn.e.Datagram()
-	cl.conn.e.Start()
+	if cl.udp || len(opts.Handlers) > 0 || opts.AlwaysRead || alwaysRead {
+		cl.conn.e.StartReading()
+	}
 	return cl
 }
 
@@ -189,10 +206,12 @@ func (cl *Client) Close() error {
 		cl.conn.Flush(ctx)
 		cancel()
 	}
-	cl.conn.e.Close(CloseLocal, nil)
-	if !cl.inPush.Load() {
-		<-cl.conn.Done()
+	if cl.inPush.Load() {
+		cl.conn.e.Close(CloseLocal, nil) // the reader, running this handler, finishes
+		return nil
 	}
+	cl.conn.e.Stop(CloseLocal, nil)
+	<-cl.conn.Done()
 	return nil
 }
 
@@ -382,11 +401,10 @@ func (cl *Client) connErr(err error) error {
 	return err
 }
 
-// wait waits for k's reply or for ctx.
+// wait waits for k's reply or for ctx, reading the connection itself when
+// nobody else does (see Client).
 func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
-	select {
-	case <-k.done:
-	case <-ctx.Done():
+	if _, err := cl.conn.e.Await(ctx, k.done, k.waiting); err != nil {
 		if k.state.CompareAndSwap(callWaiting, callAbandoned) {
 			// The read goroutine recycles k when its reply comes (or the
 			// connection ends); over UDP, where it may never come, it is
@@ -394,7 +412,7 @@ func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
 			if cl.udp {
 				cl.forget(k)
 			}
-			return nil, ctx.Err()
+			return nil, err
 		}
 		<-k.done // the reply is being delivered
 	}
@@ -433,8 +451,10 @@ func (cl *Client) release(k *call) {
 }
 
 // Receive returns the next message that was neither a reply nor handled by
-// a push handler, waiting until ctx is done or the connection closes.
+// a push handler, waiting until ctx is done or the connection closes. The
+// first call makes the client read all the time (see Client).
 func (cl *Client) Receive(ctx context.Context) (*Message, error) {
+	cl.conn.e.StartReading()
 	select {
 	case m := <-cl.recv:
 		return m, nil
@@ -600,3 +620,7 @@ func (cc *clientConn) Closed(_ *engine.Conn, _ CloseReason, err error) {
 		cl.fail(k, cerr)
 	}
 }
+
+// alwaysRead makes every client read all the time, as AlwaysRead does;
+// the tests set it to run every client test in both modes.
+var alwaysRead bool

@@ -66,7 +66,8 @@ func engineOptions(p *Protocol, log *slog.Logger, st *engine.Counters, idle, han
 func (c *Conn) Context() context.Context { return c.e.Context() }
 
 // Done returns a channel closed once the connection has closed and reading
-// from it has ended.
+// from it has ended (on a Client that reads only while requests wait, see
+// Client: when a read finds it closed, or at Close).
 func (c *Conn) Done() <-chan struct{} { return c.e.Done() }
 
 // RemoteAddr returns the peer's address.
@@ -114,7 +115,7 @@ func (c *Conn) Flush(ctx context.Context) error { return c.e.Writer().Wait(ctx) 
 
 // Close closes the connection at once.
 func (c *Conn) Close() error {
-	c.e.Close(CloseLocal, nil)
+	c.e.Stop(CloseLocal, nil)
 	return nil
 }
 

@@ -79,7 +79,13 @@ type Conn struct {
 	ordered  ordered      // handlers started by Go
 	inFlight atomic.Int32 // handlers of Go whose replies are not yet handed to the writer
 
-	// Owned by the read goroutine.
+	// The read token (direct.go): whoever holds it (sends into it) reads.
+	tok    chan struct{}
+	bg     atomic.Bool
+	bgOnce sync.Once
+
+	// Owned by the reader, the holder of the read token.
+	begun   bool // begin has run
 	rd      FrameReader
 	limited bool  // reads are counted against budget (before authentication)
 	budget  int   // bytes that may still be read while limited
@@ -91,7 +97,7 @@ type Conn struct {
 // *net.UDPConn, or a connection whose local address is on a datagram
 // network, is read and written one datagram per frame.
 func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Conn {
-	c := &Conn{nc: nc, opts: opts, d: d, done: make(chan struct{}), datagram: IsDatagram(nc)}
+	c := &Conn{nc: nc, opts: opts, d: d, done: make(chan struct{}), tok: make(chan struct{}, 1), datagram: IsDatagram(nc)}
 	c.ctx, c.cancel = context.WithCancelCause(base)
 	c.dl = deadlines{nc: nc, frame: opts.ReadTimeout, idle: opts.IdleTimeout, busy: c.busy}
 	c.w = conn.NewWriter(nc, conn.WriterOptions{
@@ -192,18 +198,17 @@ func (c *Conn) CloseAfter(d time.Duration, r Reason, err error, cond func() bool
 }
 
 // Start runs the connection's read loop on a goroutine of its own.
-func (c *Conn) Start() {
-	if c.datagram {
-		go c.runDatagrams()
-		return
-	}
-	go c.Run()
-}
+func (c *Conn) Start() { c.StartReading() }
 
 // Run reads and dispatches frames on the calling goroutine until the
 // connection ends, then finishes it.
 func (c *Conn) Run() {
-	err := c.begin()
+	c.bg.Store(true) // the caller reads: Stop leaves the finish to it
+	var err error
+	if !c.begun {
+		c.begun = true
+		err = c.begin()
+	}
 	if err == nil {
 		err = c.readFrames()
 	}

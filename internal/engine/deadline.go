@@ -37,6 +37,8 @@ type deadlines struct {
 	draining    bool
 	drainAt     time.Time
 	idleWaiting bool // a read waits for a frame with no idle deadline: requests in flight
+	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
+	gen         uint64    // counts direct reads, so that a late cancellation is ignored
 }
 
 // setLocked sets the read deadline to t unless it is set already.
@@ -60,7 +62,9 @@ func (d *deadlines) beforeRead(partial bool) {
 		if d.frameAt.IsZero() && d.frame > 0 {
 			d.frameAt = time.Now().Add(d.frame)
 		}
-		d.setLocked(d.frameAt)
+		d.setLocked(earliest(d.frameAt, d.callAt))
+	case !d.callAt.IsZero():
+		d.setLocked(d.callAt)
 	case d.idle > 0 && d.busy():
 		// Requests in flight: the connection is not idle. rearmIdle arms
 		// the idle deadline once they are done.
@@ -146,4 +150,12 @@ func (d *deadlines) linger(t time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.setLocked(time.Now().Add(t))
+}
+
+// earliest returns the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
