@@ -31,14 +31,16 @@ import (
 //	pattern: pingpong1  one client, sequential request/response (time/op = one round trip)
 //	         pingpong64 64 clients, each on its own connection, round trips split among them
 //	         stream     one-way messages as fast as possible until the server has counted b.N
-//	message: sensor (16-byte fixed payload), status100 and status1k (">I" + str of 100 / 1024 bytes)
+//	message: sensor (16-byte fixed payload), status100 and status1k (">I" + str of 100 / 1024 bytes),
+//	         blob64k (bytes of 64 KiB: a frame just over 64 KiB)
 //
 // SetBytes is the payload of one message (one direction), so MB/s is
 // payload throughput for stream and one-way payload rate for pingpong.
 // binproto is used through its typed API: RequestTyped against HandleTyped
 // echo handlers (which decode and re-encode every field) for pingpong, Send
 // of Typed messages for stream, whose server counts frames without decoding
-// them, as rawtcp's does. rawtcp encodes by hand, echoes the frame bytes and
+// them, as rawtcp's does. Every binproto call gets a context with a
+// deadline, as real callers pass one. rawtcp encodes by hand, echoes the frame bytes and
 // decodes only the numbers of a reply. Loopback TCP, one process: on a
 // machine with few cores client and server compete for them.
 func BenchmarkTransport(b *testing.B) {
@@ -75,6 +77,7 @@ var benchMsgs = []benchMsg{
 	{name: "sensor", typ: SensorData, payload: 16},
 	{name: "status100", typ: Status, payload: 8 + 100, text: strings.Repeat("s", 100)},
 	{name: "status1k", typ: Status, payload: 8 + 1024, text: strings.Repeat("k", 1024)},
+	{name: "blob64k", typ: Benchmark, payload: 4 + 64<<10, text: strings.Repeat("b", 64<<10)},
 }
 
 // listenBench returns a loopback listener closed when the benchmark ends.
@@ -131,6 +134,7 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 		count := func(context.Context, *binproto.Message) (binproto.Outgoing, error) { return counted() }
 		srv.HandleFunc(SensorData, count)
 		srv.HandleFunc(Status, count)
+		srv.HandleFunc(Benchmark, count)
 	} else {
 		binproto.HandleTyped(srv, SensorData, sensorCodec, func(_ context.Context, _ *binproto.Conn, s *sensor) (binproto.Outgoing, error) {
 			return binproto.Typed(SensorData, sensorCodec, s), nil
@@ -138,11 +142,16 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 		binproto.HandleTyped(srv, Status, statusCodec, func(_ context.Context, _ *binproto.Conn, s *status) (binproto.Outgoing, error) {
 			return binproto.Typed(Status, statusCodec, s), nil
 		})
+		binproto.HandleTyped(srv, Benchmark, benchCodec, func(_ context.Context, _ *binproto.Conn, d *benchData) (binproto.Outgoing, error) {
+			return binproto.Typed(Benchmark, benchCodec, d), nil
+		})
 	}
 	l := listenBench(b)
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
-	ctx := context.Background()
+	// A deadline, as real callers have: one for the whole benchmark.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
 	clients := 1
 	if pattern == "pingpong64" {
 		clients = 64
@@ -166,6 +175,25 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 		}
 		return err
 	}
+	blobIn := benchData{Data: []byte(m.text)}
+	if m.typ == Benchmark {
+		// Each client decodes its replies into a value of its own, reused
+		// from call to call as a caller with a loop would.
+		blobOuts := make(map[*binproto.Client]*benchData, len(cls))
+		for _, cl := range cls {
+			blobOuts[cl] = new(benchData)
+		}
+		roundTrip = func(cl *binproto.Client, _ *sensor, _ *status) error {
+			out := blobOuts[cl]
+			if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(Benchmark, benchCodec, &blobIn), benchCodec, out); err != nil {
+				return err
+			}
+			if len(out.Data) != len(blobIn.Data) {
+				return fmt.Errorf("blob reply of %d bytes, want %d", len(out.Data), len(blobIn.Data))
+			}
+			return nil
+		}
+	}
 	b.ResetTimer()
 	switch pattern {
 	case "pingpong1":
@@ -186,6 +214,9 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 		out := binproto.Typed(SensorData, sensorCodec, &sIn)
 		if m.typ == Status {
 			out = binproto.Typed(Status, statusCodec, &stIn)
+		}
+		if m.typ == Benchmark {
+			out = binproto.Typed(Benchmark, benchCodec, &blobIn)
 		}
 		for range b.N {
 			if err := cls[0].Send(ctx, out); err != nil {
@@ -212,13 +243,19 @@ func rawFrame(dst []byte, m benchMsg, code uint32) []byte {
 		}
 		return dst
 	}
+	if m.typ == Benchmark {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(m.text)))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.text)))
+		return append(dst, m.text...)
+	}
 	dst = binary.BigEndian.AppendUint32(dst, uint32(8+len(m.text)))
 	dst = binary.BigEndian.AppendUint32(dst, code)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(m.text)))
 	return append(dst, m.text...)
 }
 
-// readRawFrame reads one frame into buf and returns it whole.
+// readRawFrame reads one frame into buf and returns it whole (in buf's
+// array when it fits; callers keep the result to reuse a grown buffer).
 func readRawFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 	buf = buf[:2]
 	if _, err := io.ReadFull(r, buf); err != nil {
@@ -242,8 +279,14 @@ func readRawFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 }
 
 // checkRawReply decodes the numbers of a reply: the floats of a sensor or
-// the code and message length of a status.
+// the code and message length of a status, the data length of a blob.
 func checkRawReply(f []byte, m benchMsg) error {
+	if m.typ == Benchmark {
+		if int(binary.BigEndian.Uint32(f[6:])) != len(m.text) {
+			return errors.New("bad blob reply")
+		}
+		return nil
+	}
 	if m.typ == SensorData {
 		if math.Float32frombits(binary.BigEndian.Uint32(f[2:])) != 1 || math.Float32frombits(binary.BigEndian.Uint32(f[14:])) != 4 {
 			return errors.New("bad sensor reply")
@@ -273,6 +316,7 @@ func rawServe(l net.Listener, echo bool, count func()) {
 				if err != nil {
 					return
 				}
+				buf = f[:0] // keeps a buffer grown for a large frame
 				if !echo {
 					count()
 					continue
@@ -324,6 +368,7 @@ func benchRaw(b *testing.B, pattern string, m benchMsg) {
 		if err != nil {
 			return err
 		}
+		c.buf = f[:0] // keeps a buffer grown for a large frame
 		return checkRawReply(f, m)
 	}
 	b.ResetTimer()

@@ -40,6 +40,33 @@ func TestZeroAllocs(t *testing.T) {
 			return err
 		}},
 	}
+	// A 64 KiB []byte field decoded into a reused value, or into one reset
+	// for a pool, allocates nothing; a fresh value takes one allocation,
+	// the dynamic decoder a map and a copy.
+	blobCodec := MustCodec[blob]()
+	blobPayload := blobPayload(t, 64<<10, 1)
+	var reused, pooled blob
+	blobTests := []struct {
+		name string
+		max  float64
+		run  func() error
+	}{
+		{"typed 64 KiB blob decode, reused value", 0, func() error { return blobCodec.DecodePayload(blobPayload, &reused) }},
+		{"typed 64 KiB blob decode, reset value", 0, func() error {
+			blobCodec.Reset(&pooled, 1<<20)
+			return blobCodec.DecodePayload(blobPayload, &pooled)
+		}},
+		{"typed 64 KiB blob decode, fresh value", 1, func() error {
+			var v blob
+			return blobCodec.DecodePayload(blobPayload, &v)
+		}},
+		{"typed 64 KiB blob decode no copy", 0, func() error { return blobCodec.DecodePayloadNoCopy(blobPayload, &reused) }},
+		{"dynamic 64 KiB blob decode", 4, func() error {
+			_, err := blobCodec.Structure().DecodePayload(blobPayload)
+			return err
+		}},
+	}
+	tests = append(tests, blobTests...)
 	for _, tt := range tests {
 		var err error
 		got := testing.AllocsPerRun(200, func() {

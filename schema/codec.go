@@ -62,6 +62,14 @@ func (c *Codec[T]) AppendPayload(dst []byte, v *T) ([]byte, error) {
 // [n]byte field receives the bytes of its value, zero-padded. The error is
 // a [*FieldError], as for [Structure.DecodePayload]; *v may then be
 // partially updated.
+//
+// A []byte field that is not nil is decoded into its own array when that
+// has the capacity (as by field = append(field[:0], value...)), so that
+// decoding again and again into the same value allocates nothing for its
+// []byte fields, however large; strings are always new. The bytes the
+// field held before are overwritten: keep a copy (or set the field to nil
+// before decoding, for a fresh array) if they are still needed, for
+// instance when values decoded into one variable are collected in a list.
 func (c *Codec[T]) DecodePayload(p []byte, v *T) error {
 	if v == nil {
 		return errNilValue
@@ -78,6 +86,39 @@ func (c *Codec[T]) DecodePayloadNoCopy(p []byte, v *T) error {
 		return errNilValue
 	}
 	return c.plan.decode(p, unsafe.Pointer(v), true)
+}
+
+// Reset sets *v to its zero value but keeps the arrays of its tagged
+// []byte fields whose capacity is at most keep, truncated to length 0, for
+// DecodePayload to reuse: a pool of values (a handler's) then decodes
+// large []byte fields without allocating, while values that held more than
+// keep bytes let their memory go.
+func (c *Codec[T]) Reset(v *T, keep int) {
+	if v == nil {
+		return
+	}
+	var kept [4][]byte
+	base := unsafe.Pointer(v)
+	n := 0
+	for i := range c.plan.ops {
+		o := &c.plan.ops[i]
+		if (o.code == opBytesVar || o.code == opBytesFixed) && n < len(kept) {
+			if b := *(*[]byte)(unsafe.Add(base, o.off)); b != nil && cap(b) <= keep {
+				kept[n] = b[:0]
+			}
+			n++
+		}
+	}
+	var zero T
+	*v = zero
+	n = 0
+	for i := range c.plan.ops {
+		o := &c.plan.ops[i]
+		if (o.code == opBytesVar || o.code == opBytesFixed) && n < len(kept) {
+			*(*[]byte)(unsafe.Add(base, o.off)) = kept[n]
+			n++
+		}
+	}
 }
 
 // errNilValue is returned for a nil *T.

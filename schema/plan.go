@@ -506,15 +506,27 @@ func (o *op) decodeSlice(q []byte, p unsafe.Pointer, alias bool) (int, error) {
 		}
 		*(*string)(p) = makeString(s, alias)
 	case opBytesFixed, opBytesVar:
-		if !alias {
-			s = clone(s)
+		if alias {
+			*(*[]byte)(p) = s[:len(s):len(s)]
+		} else {
+			*(*[]byte)(p) = copyInto(*(*[]byte)(p), s)
 		}
-		*(*[]byte)(p) = s[:len(s):len(s)]
 	default: // opArrayFixed, opArrayVar
 		a := unsafe.Slice((*byte)(p), o.n)
 		clear(a[copy(a, s):])
 	}
 	return n, nil
+}
+
+// copyInto returns a copy of s in dst's array when it has the capacity
+// (dst = append(dst[:0], s...)), so that decoding into a reused value does
+// not allocate; a nil dst gets a fresh copy of exactly len(s) bytes, empty
+// but not nil for an empty s, as before.
+func copyInto(dst, s []byte) []byte {
+	if dst == nil {
+		return clone(s)
+	}
+	return append(dst[:0], s...)
 }
 
 // makeString returns s as a string: a copy, or with alias set a string that

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
-	"sync"
+
+	"github.com/binproto/binproto/internal/bufpool"
 )
 
 // DefaultReadBufferSize is the FrameReader buffer size used when none is given.
@@ -17,13 +17,15 @@ const DefaultReadBufferSize = 4096
 // the maximum payload size before the buffer grows or anything more is read;
 // the buffer then grows geometrically with the bytes received, not to the
 // declared length at once; and a buffer grown past 64 KiB for a large frame
-// is released once that frame has been consumed.
+// goes back to a pool shared by all readers once that frame has been
+// consumed, so that the next large frame, on any connection, reuses it.
 //
 // A FrameReader is not safe for concurrent use: one goroutine owns it.
 type FrameReader struct {
 	r       io.Reader
 	framing *Framing
-	buf     []byte // buf[start:end] holds unread bytes
+	buf     []byte  // buf[start:end] holds unread bytes
+	box     *[]byte // the pool's handle on buf, for returning it
 	start   int
 	end     int
 	initial int
@@ -98,65 +100,52 @@ func (fr *FrameReader) take(typ uint64, payloadAt, n int) (Frame, error) {
 }
 
 // keepBuffer is the largest buffer a FrameReader keeps once the frame it
-// was grown for has been consumed; a larger one is released, so that one
-// big frame does not pin its memory for the life of the connection.
+// was grown for has been consumed; a larger one goes back to the pool, so
+// that one big frame does not pin its memory for the life of the
+// connection.
 const keepBuffer = 64 << 10
 
-// release rewinds an empty buffer and hands one grown past keepBuffer to
-// the shared pool of large buffers.
+// frameBuffers is where readers take the buffers they grow into and return
+// the large ones: the pool shared with the rest of binproto, whose
+// power-of-two classes cover frames of any size up to the largest
+// MaxPayload. A reader reuses a buffer freed by an earlier large frame
+// instead of growing a new one step by step for every frame; the pool
+// empties itself at garbage collection, so idle programs keep nothing.
+// Tests swap it for an empty pool.
+var frameBuffers = bufpool.Shared
+
+// release rewinds an empty buffer and hands one grown past keepBuffer back
+// to the pool.
 func (fr *FrameReader) release() {
 	if fr.start == fr.end {
 		fr.start, fr.end = 0, 0
 		if cap(fr.buf) > max(fr.initial, keepBuffer) {
-			putLarge(fr.buf)
-			fr.buf = nil
+			fr.putBuf()
 		}
 	}
 }
 
-// Buffers larger than keepBuffer are recycled across readers in size
-// classes: class k holds buffers whose capacity is in [64 KiB << k,
-// 128 KiB << k). A reader reuses one for a large frame instead of growing a
-// new buffer step by step for every frame; the pools empty themselves at
-// garbage collection, so idle programs keep nothing.
-var largeBuffers [largeClasses]sync.Pool
-
-const largeClasses = 11 // up to 128 MiB
-
-// largeClass returns the class of a capacity c, or -1 when c is not pooled.
-func largeClass(c int) int {
-	k := bits.Len(uint(c)>>16) - 1
-	if k >= largeClasses {
-		return -1
+// Release gives the reader's buffer back to the pool when nothing is
+// buffered or the reader has failed (the last frame returned is then no
+// longer valid), and reports whether it did. The reader stays usable: the next ReadFrame takes a
+// buffer again. A connection calls it when it ends, or when it goes idle
+// so that an idle connection holds no read buffer.
+func (fr *FrameReader) Release() bool {
+	if fr.start != fr.end && fr.err == nil {
+		return false
 	}
-	return k
+	fr.start, fr.end = 0, 0
+	fr.putBuf()
+	return true
 }
 
-func putLarge(b []byte) {
-	if k := largeClass(cap(b)); k >= 0 {
-		b = b[:cap(b)]
-		largeBuffers[k].Put(&b)
+// putBuf returns the reader's buffer to the pool.
+func (fr *FrameReader) putBuf() {
+	if fr.box != nil {
+		*fr.box = fr.buf[:0]
+		frameBuffers.Put(fr.box)
 	}
-}
-
-// getLarge returns a pooled buffer of at least n bytes, or nil.
-func getLarge(n int) []byte {
-	k := largeClass(n)
-	if k < 0 {
-		return nil
-	}
-	for _, kk := range [2]int{k, k + 1} {
-		if kk >= largeClasses {
-			break
-		}
-		if v, ok := largeBuffers[kk].Get().(*[]byte); ok {
-			if cap(*v) >= n {
-				return *v
-			}
-			largeBuffers[kk].Put(v)
-		}
-	}
-	return nil
+	fr.buf, fr.box = nil, nil
 }
 
 // fill reads until at least need bytes are buffered. The buffer grows with
@@ -193,21 +182,27 @@ func (fr *FrameReader) fill(need int) error {
 
 // grow moves the buffered bytes to the front of the buffer and makes room
 // after them for at least one more byte of a frame of need bytes (need >
-// Buffered()): the new size is max(initial, min(need, 2*Buffered())), so
-// the buffer reaches a large frame's size only as its bytes arrive.
+// Buffered()): the new size is max(initial, min(need, 2*Buffered())),
+// rounded up to the pool's power-of-two class, so the buffer reaches a
+// large frame's size only as its bytes arrive. A buffer already in the
+// pool that holds the whole frame (memory freed by an earlier frame) is
+// taken instead when there is one, saving the steps.
 func (fr *FrameReader) grow(need int) {
 	size := max(fr.initial, min(need, 2*fr.Buffered()))
-	if size > len(fr.buf) {
-		nb := getLarge(need) // memory already held, freed by an earlier frame
-		if nb == nil {
-			nb = make([]byte, size)
-		}
-		fr.end = copy(nb, fr.buf[fr.start:fr.end])
-		fr.buf = nb
-	} else {
+	if size <= len(fr.buf) {
 		fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
+		fr.start = 0
+		return
 	}
-	fr.start = 0
+	nb := frameBuffers.TryGet(max(need, size))
+	if nb == nil {
+		nb = frameBuffers.Get(size)
+	}
+	b := (*nb)[:cap(*nb)]
+	n := copy(b, fr.buf[fr.start:fr.end])
+	fr.putBuf()
+	fr.buf, fr.box = b, nb
+	fr.start, fr.end = 0, n
 }
 
 // isTimeout reports whether err is a timeout, such as an expired read

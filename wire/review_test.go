@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"testing/iotest"
+
+	"github.com/binproto/binproto/internal/bufpool"
 )
 
 func reviewFraming() *Framing {
@@ -120,10 +122,7 @@ func TestDenseLen(t *testing.T) {
 	}
 }
 
-// emptyLargeBuffers drains the pools of large frame buffers.
+// emptyLargeBuffers gives the readers an empty pool of frame buffers.
 func emptyLargeBuffers() {
-	for i := range largeBuffers {
-		for largeBuffers[i].Get() != nil {
-		}
-	}
+	frameBuffers = bufpool.New(bufpool.MaxShared)
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/binproto/binproto/internal/bufpool"
 )
 
 // DefaultMaxQueued is the outbound queue bound used when WriterOptions
@@ -15,25 +17,29 @@ const DefaultMaxQueued = 4 << 20
 // A flush pass hands all its chunks to one vectored write (writev on TCP),
 // so the chunk size bounds neither frames nor writes; it only sets the
 // granularity of the pool. Chunks go back to the pool after each write:
-// an idle writer holds none.
+// an idle writer holds none. A chunk may be larger: SendFunc encodes a
+// frame expected to be larger into a chunk of its size, and in NoCoalesce
+// mode each frame has a chunk of its own. All come from bufpool.Shared,
+// in whose classes chunkSize is one.
 const chunkSize = 32 << 10
-
-var chunkPool = sync.Pool{New: func() any { return new([chunkSize]byte) }}
 
 // minRoom is the least free space in the last chunk for SendFunc to encode
 // into it rather than into a fresh chunk.
 const minRoom = 256
 
-func (w *Writer) getChunk() []byte {
+// getChunk returns an empty chunk of capacity at least max(n, chunkSize).
+func (w *Writer) getChunk(n int) *[]byte {
+	n = max(n, chunkSize)
 	if w.opts.NoPool {
-		return make([]byte, 0, chunkSize)
+		b := make([]byte, 0, n)
+		return &b
 	}
-	return chunkPool.Get().(*[chunkSize]byte)[:0]
+	return bufpool.Shared.Get(n)
 }
 
-func (w *Writer) putChunk(b []byte) {
-	if cap(b) == chunkSize && !w.opts.NoPool {
-		chunkPool.Put((*[chunkSize]byte)(b[:chunkSize]))
+func (w *Writer) putChunk(c *[]byte) {
+	if !w.opts.NoPool {
+		bufpool.Shared.Put(c)
 	}
 }
 
@@ -83,9 +89,11 @@ type Writer struct {
 	opts WriterOptions
 
 	mu       sync.Mutex
-	chunks   [][]byte      // queued bytes in order; NoCoalesce: one frame per chunk
+	chunks   []*[]byte     // queued bytes in order; NoCoalesce: one frame per chunk
 	queued   int           // bytes in chunks
-	spare    [][]byte      // an emptied chunks slice, reused
+	spare    []*[]byte     // an emptied chunks slice, reused
+	hint     int           // the smaller of the last two frames SendFunc encoded
+	lastN    int           // the size of the last frame SendFunc encoded
 	flushing bool          // a goroutine is in flush
 	waiters  int           // goroutines waiting for space
 	drained  chan struct{} // closed when a flush pass ends, if waiters > 0
@@ -171,33 +179,41 @@ func (w *Writer) queueFunc(ctx context.Context, enc func([]byte) ([]byte, error)
 	if w.chunks == nil {
 		w.chunks, w.spare = w.spare[:0], nil
 	}
+	// The frame is encoded straight into the queue: into the room left in
+	// the last chunk, or into a fresh chunk large enough for a frame the
+	// size of the last two, so that a stream of large frames is encoded in
+	// place, in pooled chunks, rather than into memory enc allocates (and
+	// one lone large frame does not make the next one take a large chunk).
 	last := len(w.chunks) - 1
-	fresh := w.opts.NoCoalesce || last < 0 || chunkSize-len(w.chunks[last]) < minRoom
-	var room []byte
-	if fresh {
-		room = w.getChunk()
-	} else {
-		c := w.chunks[last]
-		room = c[len(c):len(c):chunkSize]
+	want := max(minRoom, w.hint)
+	var c *[]byte
+	if !w.opts.NoCoalesce && last >= 0 && cap(*w.chunks[last])-len(*w.chunks[last]) >= want {
+		c = w.chunks[last]
 	}
+	fresh := c == nil
+	if fresh {
+		c = w.getChunk(w.hint)
+	}
+	room := (*c)[len(*c):len(*c):cap(*c)]
 	out, err := enc(room)
 	if err != nil {
 		if fresh {
-			w.putChunk(room)
+			w.putChunk(c)
 		}
 		return false, 0, err
 	}
 	n = len(out)
+	w.hint, w.lastN = min(n, w.lastN), n
 	switch inPlace := n <= cap(room) && (n == 0 || &out[0] == &room[:1][0]); {
-	case inPlace && fresh:
-		w.chunks = append(w.chunks, out)
-		w.queued += n
 	case inPlace:
-		w.chunks[last] = w.chunks[last][:chunkSize-cap(room)+n]
+		*c = (*c)[:len(*c)+n]
 		w.queued += n
+		if fresh {
+			w.chunks = append(w.chunks, c)
+		}
 	default: // out outgrew the room
 		if fresh {
-			w.putChunk(room)
+			w.putChunk(c)
 		}
 		w.appendLocked(out)
 	}
@@ -238,22 +254,20 @@ func (w *Writer) appendLocked(frame []byte) {
 		w.chunks, w.spare = w.spare[:0], nil
 	}
 	if w.opts.NoCoalesce {
-		var c []byte
-		if len(frame) <= chunkSize {
-			c = w.getChunk()
-		}
-		w.chunks = append(w.chunks, append(c, frame...))
+		c := w.getChunk(len(frame))
+		*c = append(*c, frame...)
+		w.chunks = append(w.chunks, c)
 		return
 	}
 	for len(frame) > 0 {
 		last := len(w.chunks) - 1
-		if last < 0 || len(w.chunks[last]) == chunkSize {
-			w.chunks = append(w.chunks, w.getChunk())
+		if last < 0 || len(*w.chunks[last]) == cap(*w.chunks[last]) {
+			w.chunks = append(w.chunks, w.getChunk(0))
 			last++
 		}
 		c := w.chunks[last]
-		n := copy(c[len(c):chunkSize], frame)
-		w.chunks[last] = c[:len(c)+n]
+		n := copy((*c)[len(*c):cap(*c)], frame)
+		*c = (*c)[:len(*c)+n]
 		frame = frame[n:]
 	}
 }
@@ -324,6 +338,48 @@ func (w *Writer) TryQueue(frame []byte, admit func() error) (queued, flush bool,
 	}
 	w.flushing = true
 	return true, true, nil
+}
+
+// TryWrite is TryQueue followed by the write: a frame that finds the writer
+// idle is written by this goroutine straight from frame, without being
+// copied into the queue (as by Write); otherwise it is queued, and written
+// by this goroutine if it became the flusher. admit is as for TryQueue. It
+// returns queued == false, and nil, when frame does not fit under the
+// queue's bound (wait with WaitRoom and try again). When queued is true the
+// frame was admitted and err is the error of a write made by this
+// goroutine: the writer has then failed and the connection is closed.
+// The caller keeps frame.
+func (w *Writer) TryWrite(frame []byte, admit func() error) (queued bool, err error) {
+	w.mu.Lock()
+	if w.err != nil {
+		err = w.err
+		w.mu.Unlock()
+		return false, err
+	}
+	if w.queued > 0 && w.queued+len(frame) > w.opts.MaxQueued {
+		w.mu.Unlock()
+		return false, nil
+	}
+	if admit != nil {
+		if err := admit(); err != nil {
+			w.mu.Unlock()
+			return false, err
+		}
+	}
+	if !w.flushing && w.queued == 0 && !w.opts.NoCoalesce {
+		w.flushing = true
+		w.mu.Unlock()
+		err := w.writeOne(frame)
+		w.mu.Lock()
+		return true, w.passDone(len(frame), err)
+	}
+	w.appendLocked(frame)
+	if w.flushing {
+		w.mu.Unlock()
+		return true, nil
+	}
+	w.flushing = true
+	return true, w.flush()
 }
 
 // waitSpace waits, with w.mu held on entry and exit, for a flush pass to end.
@@ -433,25 +489,28 @@ func (w *Writer) writeOne(b []byte) error {
 
 // writeChunks writes the chunks of one pass: all at once (one writev on a
 // TCP connection), or one Write per frame in NoCoalesce mode.
-func (w *Writer) writeChunks(chunks [][]byte) error {
+func (w *Writer) writeChunks(chunks []*[]byte) error {
 	if w.opts.Timeout > 0 {
 		w.nc.SetWriteDeadline(time.Now().Add(w.opts.Timeout))
 	}
 	if w.opts.NoCoalesce {
 		for _, c := range chunks {
-			if _, err := w.nc.Write(c); err != nil {
+			if _, err := w.nc.Write(*c); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if len(chunks) == 1 {
-		_, err := w.nc.Write(chunks[0])
+		_, err := w.nc.Write(*chunks[0])
 		return err
 	}
 	// WriteTo consumes the vector it is given (it reslices it), so it gets
 	// a view of iovBuf, which keeps the backing array for the next pass.
-	w.iovBuf = append(w.iovBuf[:0], chunks...)
+	w.iovBuf = w.iovBuf[:0]
+	for _, c := range chunks {
+		w.iovBuf = append(w.iovBuf, *c)
+	}
 	w.iov = w.iovBuf
 	_, err := w.iov.WriteTo(w.nc)
 	clear(w.iovBuf)
