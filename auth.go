@@ -200,7 +200,7 @@ func (c *Conn) secStart() error {
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.ctx, c) })
 	if err != nil {
-		return &closeError{CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)}
+		return &closeError{CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err}}
 	}
 	if reason, err := s.applyAuth(c, res); err != nil {
 		return &closeError{reason, err}
@@ -249,7 +249,7 @@ func (s *Server) authFrame(c *Conn, fr wire.Frame) (CloseReason, error) {
 	c.msg.Payload = nil
 	if err != nil {
 		c.log.Info("binproto: authentication failed", "remote", c.nc.RemoteAddr(), "err", err)
-		return CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		return CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err}
 	}
 	return s.applyAuth(c, res)
 }
@@ -277,7 +277,7 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) (CloseReason, error) {
 		return "", nil
 	}
 	if err := c.Send(c.ctx, res.Reply); err != nil {
-		return CloseWriteError, fmt.Errorf("binproto: sending an authentication message: %w", err)
+		return CloseWriteError, &wrapError{context: "sending an authentication message", err: err}
 	}
 	return "", nil
 }

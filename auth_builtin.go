@@ -337,11 +337,11 @@ type HMACCredentials struct {
 func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 	m, err := cl.Receive(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: waiting for the challenge: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, context: "waiting for the challenge", err: err}
 	}
 	f, err := expect(m, hc.Types.Challenge, "HMAC challenge")
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, err: err}
 	}
 	nonce := asBytes(f["nonce"])
 	resp := Msg(hc.Types.Response, map[string]any{"client_id": hc.ClientID, "mac": HMACResponse(hc.Secret, nonce, hc.ClientID)})
@@ -352,7 +352,7 @@ func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 func awaitOK(ctx context.Context, cl *Client, req Outgoing, ok MessageType) error {
 	m, err := cl.Request(ctx, req)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, err: err}
 	}
 	if m.Type != ok {
 		return fmt.Errorf("%w: got message type %d, want the acknowledgement (type %d)", ErrAuthFailed, m.Type, ok)

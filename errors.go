@@ -3,6 +3,7 @@ package binproto
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/binproto/binproto/internal/conn"
 	"github.com/binproto/binproto/wire"
@@ -50,7 +51,7 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	s := fmt.Sprintf("binproto: invalid config: %s: %s", e.Option, e.Reason)
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + unprefixed(e.Err)
 	}
 	return s
 }
@@ -76,3 +77,39 @@ func (e *NotFoundError) Error() string {
 
 // Unwrap returns ErrNotFound.
 func (e *NotFoundError) Unwrap() error { return ErrNotFound }
+
+// wrapError adds context to a cause. It reads "binproto: context: cause",
+// with kind's text in place of "binproto" when kind is set, and without
+// repeating the "binproto: " the cause's own text starts with:
+// "binproto: authentication failed: connection closed: EOF" rather than
+// "binproto: authentication failed: binproto: connection closed: EOF".
+// errors.Is and errors.As see kind and the cause.
+type wrapError struct {
+	kind    error  // a sentinel that leads the text, or nil
+	context string // what failed, such as "message type 7"; may be empty
+	err     error  // the cause
+}
+
+// Error composes kind, context and the cause.
+func (e *wrapError) Error() string {
+	s := "binproto"
+	if e.kind != nil {
+		s = e.kind.Error()
+	}
+	if e.context != "" {
+		s += ": " + e.context
+	}
+	return s + ": " + unprefixed(e.err)
+}
+
+// Unwrap returns kind, when set, and the cause.
+func (e *wrapError) Unwrap() []error {
+	if e.kind == nil {
+		return []error{e.err}
+	}
+	return []error{e.kind, e.err}
+}
+
+// unprefixed returns the text of err without the "binproto: " that errors of
+// binproto and its packages start with, for use inside another one's text.
+func unprefixed(err error) string { return strings.TrimPrefix(err.Error(), "binproto: ") }
