@@ -166,7 +166,7 @@ func (c *Conn) secStart() error {
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
 	if err != nil {
-		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err))
+		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
 	}
 	return s.applyAuth(c, res)
 }
@@ -190,7 +190,7 @@ func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
 	c.msg.Payload = nil
 	if err != nil {
 		c.log.Info("binproto: authentication failed", "remote", c.RemoteAddr(), "err", err)
-		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: %w", ErrAuthFailed, err))
+		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
 	}
 	return s.applyAuth(c, res)
 }
@@ -218,7 +218,7 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) error {
 		return nil
 	}
 	if err := c.Send(c.Context(), res.Reply); err != nil {
-		return engine.Close(CloseWriteError, fmt.Errorf("binproto: sending an authentication message: %w", err))
+		return engine.Close(CloseWriteError, &wrapError{context: "sending an authentication message", err: err})
 	}
 	return nil
 }

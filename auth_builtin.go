@@ -89,6 +89,31 @@ func (at AuthTypes) Declare(cfg *Config) {
 	}
 }
 
+// authType is a message type a built-in authenticator needs, with the
+// name of its AuthTypes field.
+type authType struct {
+	field string
+	t     MessageType
+}
+
+// checkAuthTypes reports the first of types that the authenticator auth
+// cannot exchange with protocol p: one that is not set, is p's not-found
+// type, or is not in p's Config.Types (then every client would get the
+// not-found reply to its first message).
+func checkAuthTypes(p *Protocol, auth string, types ...authType) error {
+	for _, x := range types {
+		switch {
+		case x.t == 0:
+			return fmt.Errorf("%s.Types.%s is not set", auth, x.field)
+		case x.t == p.NotFound():
+			return fmt.Errorf("%s.Types.%s is message type %d, the not-found type", auth, x.field, x.t)
+		case p.Structure(x.t) == nil:
+			return fmt.Errorf("%s.Types.%s is message type %d, which is not in Config.Types (AuthTypes.Register adds it)", auth, x.field, x.t)
+		}
+	}
+	return nil
+}
+
 // ok returns the acknowledgement message, or NoReply when OK is zero.
 func (at AuthTypes) ok() Outgoing {
 	if at.OK == 0 {
@@ -124,8 +149,9 @@ func asBytes(v any) []byte {
 // Tokens, and the server answers Types.OK. Any other first message, or an
 // unknown token, closes the connection. Tokens are compared in constant
 // time (as SHA-256 digests, so that not even their length leaks). Types.Token
-// and Types.OK are required (the client waits for OK): without them every
-// connection fails to authenticate, and Serve refuses to start.
+// and Types.OK are required (the client waits for OK) and must be in the
+// server's Config.Types: otherwise no connection could authenticate, and
+// Serve refuses to start.
 type TokenAuth struct {
 	Types AuthTypes
 	// Tokens maps each accepted token to the name it authenticates as
@@ -143,17 +169,15 @@ type tokenDigest struct {
 	name string
 }
 
-// checkConfig reports a TokenAuth that cannot authenticate anyone.
-func (a *TokenAuth) checkConfig() error {
-	if a.Types.Token == 0 || a.Types.OK == 0 {
-		return errors.New("TokenAuth needs Types.Token and Types.OK")
-	}
-	return nil
+// checkConfig reports a TokenAuth that cannot authenticate anyone with
+// protocol p.
+func (a *TokenAuth) checkConfig(p *Protocol) error {
+	return checkAuthTypes(p, "TokenAuth", authType{"Token", a.Types.Token}, authType{"OK", a.Types.OK})
 }
 
 // Begin implements Authenticator.
-func (a *TokenAuth) Begin(context.Context, *Conn) (AuthResult, error) {
-	if err := a.checkConfig(); err != nil {
+func (a *TokenAuth) Begin(_ context.Context, c *Conn) (AuthResult, error) {
+	if err := a.checkConfig(c.proto); err != nil {
 		return AuthResult{}, err
 	}
 	a.once.Do(func() {
@@ -189,7 +213,9 @@ func (a *TokenAuth) check(_ context.Context, m *Message) (AuthResult, error) {
 // NonceSize bytes; the client answers Types.Response with its client id
 // and HMACResponse(secret, nonce, clientID); the server answers Types.OK.
 // The nonce differs on every connection, so a recorded exchange replayed on
-// another connection fails. The secret never crosses the wire.
+// another connection fails. The secret never crosses the wire. Secret and
+// the three types are required, and the types must be in the server's
+// Config.Types: otherwise Serve refuses to start.
 type HMACAuth struct {
 	Types AuthTypes
 	// Secret returns the secret shared with the client that names itself
@@ -213,8 +239,8 @@ func HMACResponse(secret, nonce []byte, clientID string) []byte {
 }
 
 // Begin implements Authenticator: it sends the challenge.
-func (a *HMACAuth) Begin(context.Context, *Conn) (AuthResult, error) {
-	if err := a.checkConfig(); err != nil {
+func (a *HMACAuth) Begin(_ context.Context, c *Conn) (AuthResult, error) {
+	if err := a.checkConfig(c.proto); err != nil {
 		return AuthResult{}, err
 	}
 	nonce := make([]byte, NonceSize)
@@ -239,12 +265,14 @@ func (a *HMACAuth) Begin(context.Context, *Conn) (AuthResult, error) {
 	return AuthResult{Reply: Msg(a.Types.Challenge, map[string]any{"nonce": nonce}), Next: check}, nil
 }
 
-// checkConfig reports an HMACAuth that cannot authenticate anyone.
-func (a *HMACAuth) checkConfig() error {
-	if a.Types.Challenge == 0 || a.Types.Response == 0 || a.Types.OK == 0 || a.Secret == nil {
-		return errors.New("HMACAuth needs Types.Challenge, Types.Response, Types.OK and Secret")
+// checkConfig reports an HMACAuth that cannot authenticate anyone with
+// protocol p.
+func (a *HMACAuth) checkConfig(p *Protocol) error {
+	if a.Secret == nil {
+		return errors.New("HMACAuth.Secret is not set")
 	}
-	return nil
+	return checkAuthTypes(p, "HMACAuth", authType{"Challenge", a.Types.Challenge},
+		authType{"Response", a.Types.Response}, authType{"OK", a.Types.OK})
 }
 
 // TLSAuth authenticates a TLS connection by its verified client
@@ -335,11 +363,11 @@ type HMACCredentials struct {
 func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 	m, err := cl.Receive(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: waiting for the challenge: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, context: "waiting for the challenge", err: err}
 	}
 	f, err := expect(m, hc.Types.Challenge, "HMAC challenge")
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, err: err}
 	}
 	nonce := asBytes(f["nonce"])
 	resp := Msg(hc.Types.Response, map[string]any{"client_id": hc.ClientID, "mac": HMACResponse(hc.Secret, nonce, hc.ClientID)})
@@ -350,7 +378,7 @@ func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 func awaitOK(ctx context.Context, cl *Client, req Outgoing, ok MessageType) error {
 	k, err := cl.roundTrip(ctx, req, []MessageType{ok})
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
+		return &wrapError{kind: ErrAuthFailed, err: err}
 	}
 	cl.release(k)
 	return nil

@@ -3,6 +3,7 @@ package binproto
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/binproto/binproto/internal/conn"
 	"github.com/binproto/binproto/wire"
@@ -50,7 +51,7 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	s := fmt.Sprintf("binproto: invalid config: %s: %s", e.Option, e.Reason)
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + unprefixed(e.Err)
 	}
 	return s
 }
@@ -89,3 +90,39 @@ type UnexpectedReplyError struct {
 func (e *UnexpectedReplyError) Error() string {
 	return fmt.Sprintf("binproto: a request of type %d was answered with type %d, not one of its reply types (declare it in Config.Replies, or the push in Config.Pushes)", e.Request, e.Reply)
 }
+
+// wrapError adds context to a cause. It reads "binproto: context: cause",
+// with kind's text in place of "binproto" when kind is set, and without
+// repeating the "binproto: " the cause's own text starts with:
+// "binproto: authentication failed: connection closed: EOF" rather than
+// "binproto: authentication failed: binproto: connection closed: EOF".
+// errors.Is and errors.As see kind and the cause.
+type wrapError struct {
+	kind    error  // a sentinel that leads the text, or nil
+	context string // what failed, such as "message type 7"; may be empty
+	err     error  // the cause
+}
+
+// Error composes kind, context and the cause.
+func (e *wrapError) Error() string {
+	s := "binproto"
+	if e.kind != nil {
+		s = e.kind.Error()
+	}
+	if e.context != "" {
+		s += ": " + e.context
+	}
+	return s + ": " + unprefixed(e.err)
+}
+
+// Unwrap returns kind, when set, and the cause.
+func (e *wrapError) Unwrap() []error {
+	if e.kind == nil {
+		return []error{e.err}
+	}
+	return []error{e.kind, e.err}
+}
+
+// unprefixed returns the text of err without the "binproto: " that errors of
+// binproto and its packages start with, for use inside another one's text.
+func unprefixed(err error) string { return strings.TrimPrefix(err.Error(), "binproto: ") }

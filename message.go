@@ -139,7 +139,7 @@ func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
 		dst, err = p.types[o.Type].AppendPayload(dst, fields)
 	}
 	if err != nil {
-		return dst[:start], fmt.Errorf("message type %d: %w", o.Type, err)
+		return dst[:start], &wrapError{context: fmt.Sprintf("message type %d", o.Type), err: err}
 	}
 	return p.framing.FinishFrame(dst, start, sh.Variable)
 }

@@ -171,13 +171,14 @@ func (s *Server) checkPacket() error {
 }
 
 // checkAuth refuses, before serving, a built-in Authenticator whose
-// configuration cannot authenticate anyone (a missing message type, say).
+// configuration cannot authenticate anyone with the server's Protocol (a
+// message type that is not set, or not in its Config.Types, say).
 func (s *Server) checkAuth() error {
-	a, ok := s.Auth.(interface{ checkConfig() error })
+	a, ok := s.Auth.(interface{ checkConfig(*Protocol) error })
 	if !ok {
 		return nil
 	}
-	if err := a.checkConfig(); err != nil {
+	if err := a.checkConfig(s.Protocol); err != nil {
 		return &ConfigError{Option: "Server.Auth", Reason: err.Error()}
 	}
 	return nil

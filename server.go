@@ -156,14 +156,15 @@ func (s *Server) Serve(l net.Listener) error {
 // If TLSConfig is set and nc is not already a *tls.Conn, nc is wrapped as
 // the server side of a TLS connection. MaxConnections, Shutdown and Close
 // apply to it as to connections accepted by Serve; after Shutdown or Close
-// nc is closed at once.
+// nc is closed at once. So is nc when Serve would refuse the server's
+// Auth, with the *ConfigError logged.
 func (s *Server) ServeConn(nc net.Conn) {
 	if err := s.init(); err != nil {
 		nc.Close()
 		return
 	}
-	if err := s.checkAuth(); err != nil {
-		s.logger().Error("binproto: ServeConn refused", "err", err)
+	if err := s.checkAuth(); err != nil { // security.go
+		s.logger().Error("binproto: connection refused", "remote", nc.RemoteAddr(), "err", err)
 		nc.Close()
 		return
 	}

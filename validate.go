@@ -75,7 +75,7 @@ func validate(v Validator, m *Message) (err error) {
 		}
 	}()
 	if err := v(m); err != nil {
-		return fmt.Errorf("%w: type %d: %w", ErrInvalidMessage, m.Type, err)
+		return &wrapError{kind: ErrInvalidMessage, context: fmt.Sprintf("type %d", m.Type), err: err}
 	}
 	return nil
 }

@@ -43,13 +43,14 @@ func (e *UnknownTypeError) Unwrap() error { return ErrUnknownType }
 // TooLargeError is returned when a declared or encoded payload length exceeds
 // the maximum payload size. It wraps ErrTooLarge.
 type TooLargeError struct {
+	Type   uint64 // the message type of the frame
 	Length uint64 // the declared or encoded length
 	Max    int    // the configured maximum
 }
 
-// Error returns the length and the maximum it exceeds.
+// Error names the message type, the length and the maximum it exceeds.
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("binproto: payload of %d bytes exceeds the maximum of %d", e.Length, e.Max)
+	return fmt.Sprintf("binproto: message type %d: payload of %d bytes exceeds the maximum of %d", e.Type, e.Length, e.Max)
 }
 
 // Unwrap returns ErrTooLarge.

@@ -134,8 +134,8 @@ func (f *Framing) Overhead(variable bool) int {
 // payload after it and then calls FinishFrame with len(dst) as it was before
 // BeginFrame. The type must fit the header format.
 func (f *Framing) BeginFrame(dst []byte, typ uint64, variable bool) ([]byte, error) {
-	if err := f.Header.CheckUint(typ); err != nil {
-		return dst, fmt.Errorf("message type: %w", err)
+	if f.Header.CheckUint(typ) != nil {
+		return dst, fmt.Errorf("%w: message type %d does not fit header format %q", ErrRange, typ, f.Header)
 	}
 	n := len(dst)
 	hs := f.Header.Size()
@@ -158,7 +158,7 @@ func (f *Framing) FinishFrame(buf []byte, start int, variable bool) ([]byte, err
 	}
 	n := len(buf) - payloadAt
 	if n > f.maxPayload() {
-		return buf[:start], &TooLargeError{Length: uint64(n), Max: f.maxPayload()}
+		return buf[:start], &TooLargeError{Type: f.Header.Bits(buf[start:]), Length: uint64(n), Max: f.maxPayload()}
 	}
 	if variable {
 		binary.BigEndian.PutUint32(buf[payloadAt-LengthSize:], uint32(n))
@@ -222,7 +222,7 @@ func (f *Framing) frameSize(buf []byte) (typ uint64, payloadAt, n, need int, err
 		}
 		declared := binary.BigEndian.Uint32(buf[hs:])
 		if uint64(declared) > uint64(f.maxPayload()) {
-			return typ, 0, 0, 0, &TooLargeError{Length: uint64(declared), Max: f.maxPayload()}
+			return typ, 0, 0, 0, &TooLargeError{Type: typ, Length: uint64(declared), Max: f.maxPayload()}
 		}
 		size = int(declared)
 	}

@@ -33,11 +33,14 @@ type benchFlags struct {
 	baseline, progress      string
 	targets                 []string
 	targetsSet, baselineSet bool
+
+	// candidates and baselines are the targets this command can build.
+	candidates, baselines []namedTarget
 }
 
-// newBenchCmd builds `binproto bench`.
-func newBenchCmd() *cobra.Command {
-	var bf benchFlags
+// newBenchCmd builds `binproto bench`, measuring the targets of w.
+func newBenchCmd(w wiring) *cobra.Command {
+	bf := benchFlags{candidates: w.candidates, baselines: w.baselines}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Benchmark binproto against the HTTP/JSON baseline",
@@ -77,7 +80,11 @@ func newBenchCmd() *cobra.Command {
 	f.BoolVar(&bf.plots, "plots", true, "draw the PNG plots (--plots=false writes only results.json and report.md)")
 	f.StringVar(&bf.addr, "addr", "", "benchmark the binproto server at `HOST:PORT` instead of an embedded one")
 	f.StringVar(&bf.baselineAddr, "baseline-addr", "", "benchmark the baseline server at `HOST:PORT` instead of an embedded one")
-	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(sortedNames(baselineTargets), ", ")+", or none")
+	defaultBaseline := "none"
+	if len(bf.baselines) > 0 {
+		defaultBaseline = bf.baselines[0].name
+	}
+	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
 	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	return cmd
@@ -182,25 +189,21 @@ func (bf *benchFlags) baselineName() string {
 // buildTargets creates the candidate targets and the baseline. It returns
 // notes for the results when a candidate is not available in this build.
 func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
-	names := bf.targets
+	selected := bf.targets
 	if !bf.targetsSet {
-		names = sortedNames(candidateTargets)
+		selected = names(bf.candidates)
 	}
 	var targets []bench.Target
 	var notes []string
-	for i, name := range names {
-		if slices.Contains(names[:i], name) {
+	for i, name := range selected {
+		if slices.Contains(selected[:i], name) {
 			return nil, nil, usagef("--targets: %q is listed twice", name)
 		}
-		f, ok := candidateTargets[name]
+		c, ok := find(bf.candidates, name)
 		if !ok {
-			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, available())
+			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		t, err := f(bench.TargetConfig{Addr: bf.addr})
-		if err != nil {
-			return nil, nil, fmt.Errorf("target %s: %w", name, err)
-		}
-		targets = append(targets, t)
+		targets = append(targets, c.build(bf.addr))
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
@@ -209,15 +212,11 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		notes = append(notes, fmt.Sprintf("No binproto target %s: only the baseline was measured, so there are no ratios.", noCandidateReason(bf.targetsSet)))
 	}
 	if base := bf.baselineName(); base != "" {
-		f, ok := baselineTargets[base]
+		b, ok := find(bf.baselines, base)
 		if !ok {
-			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(sortedNames(baselineTargets), ", "))
+			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(names(bf.baselines), ", "))
 		}
-		t, err := f(bench.TargetConfig{Addr: bf.baselineAddr})
-		if err != nil {
-			return nil, nil, fmt.Errorf("baseline %s: %w", base, err)
-		}
-		targets = append(targets, t)
+		targets = append(targets, b.build(bf.baselineAddr))
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
 	}
@@ -236,11 +235,12 @@ func noCandidateReason(targetsSet bool) string {
 	return "in this build"
 }
 
-func available() string {
-	if len(candidateTargets) == 0 {
+// available lists the candidate targets for an error message.
+func (bf *benchFlags) available() string {
+	if len(bf.candidates) == 0 {
 		return "none besides the baseline"
 	}
-	return strings.Join(sortedNames(candidateTargets), ", ")
+	return strings.Join(names(bf.candidates), ", ")
 }
 
 func targetList(targets []bench.Target, baseline string) string {

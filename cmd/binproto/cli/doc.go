@@ -4,26 +4,23 @@
 //	binproto bench [--all|--fixed|--variable|--realistic] [flags]
 //	binproto serve [--addr HOST:PORT] [--tls-cert F --tls-key F] [--checksum] [--udp]
 //
-// bench runs the benchmark suite on every available target (the binproto
-// driver, when this build has one, and the HTTP/JSON baseline), prints
-// summary tables and writes results.json, PNG plots and report.md to --out.
-// serve runs a binproto server for benchmarks from another process.
+// bench runs the benchmark suite on the binproto target and the HTTP/JSON
+// baseline, prints summary tables and writes results.json, PNG plots and
+// report.md to --out. serve runs a binproto server for benchmarks from
+// another process.
 //
 // # Adding a target
 //
-// A target is one file in this package that implements bench.Target and
-// bench.Client (see internal/bench/driver.go) and registers itself:
+// A target is a package under internal/target that implements bench.Target
+// and bench.Client (see internal/bench/driver.go) and exposes a
+// constructor, as internal/target/binprototarget and
+// internal/target/httpjson do. The command lists its targets explicitly in
+// defaultWiring (targets.go): add the new one to the candidates, to be
+// measured next to the baseline with a target/baseline ratio for each of
+// its figures, or to the baselines selectable with --baseline.
 //
-//	func init() {
-//		registerTarget("binproto", func(cfg bench.TargetConfig) (bench.Target, error) {
-//			return newBinprotoTarget(cfg.Addr), nil // cfg.Addr is --addr, "" = embedded
-//		})
-//		serveBinproto = runBinprotoServer // replaces the stub in serve.go
-//	}
-//
-// Every registered target runs in every benchmark next to the baseline, and
-// its figures get a target/baseline ratio. The Client's Flush must return
-// how many one-way messages the server has received from that client (for
-// example through a "count" request answered from a per-connection counter),
-// so that streams count delivered messages only.
+// The Client's Flush must return how many one-way messages the server has
+// received from that client (for example through a "count" request
+// answered from a per-connection counter), so that streams count delivered
+// messages only.
 package cli

@@ -33,7 +33,12 @@ func usagef(format string, args ...any) error {
 // Execute runs the command line args and returns the process exit code.
 // Errors are printed to stderr with a hint for command-line mistakes.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
+	return execute(ctx, defaultWiring(), args, stdout, stderr)
+}
+
+// execute is Execute with the targets and server of w.
+func execute(ctx context.Context, w wiring, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(w, stdout, stderr)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -48,8 +53,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitError
 }
 
-// newRootCmd builds the command tree writing to stdout and stderr.
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+// newRootCmd builds the command tree running w, writing to stdout and
+// stderr.
+func newRootCmd(w wiring, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "binproto",
 		Short:         "binproto tools: benchmark suite and server",
@@ -62,7 +68,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBenchCmd(), newServeCmd())
+	root.AddCommand(newBenchCmd(w), newServeCmd(w.serve))
 	return root
 }
 

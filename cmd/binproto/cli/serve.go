@@ -2,34 +2,17 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
 )
 
-// serveConfig holds the settings of `binproto serve`.
-type serveConfig struct {
-	// Addr is the host:port to listen on.
-	Addr string
-	// TLSCert and TLSKey are PEM files; both or neither must be given.
-	TLSCert, TLSKey string
-	// Checksum enables per-message checksums.
-	Checksum bool
-	// UDP serves over UDP instead of TCP.
-	UDP bool
-}
-
-// serveBinproto runs a binproto server with cfg until ctx ends, logging to
-// out. A build that includes the binproto driver replaces it from the
-// driver file's init function.
-var serveBinproto = func(ctx context.Context, cfg serveConfig, out io.Writer) error {
-	return errors.New("binproto server not available in this build")
-}
-
-// newServeCmd builds `binproto serve`.
-func newServeCmd() *cobra.Command {
-	var cfg serveConfig
+// newServeCmd builds `binproto serve`, which checks its flags and runs
+// serve.
+func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writer) error) *cobra.Command {
+	var cfg binprototarget.ServeConfig
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a binproto server (for `bench --addr` from elsewhere)",
@@ -45,7 +28,7 @@ func newServeCmd() *cobra.Command {
 			if cfg.UDP && cfg.TLSCert != "" {
 				return usagef("--udp cannot be combined with TLS")
 			}
-			return serveBinproto(cmd.Context(), cfg, cmd.OutOrStdout())
+			return serve(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()

@@ -1,38 +1,65 @@
 package cli
 
 import (
-	"fmt"
-	"maps"
-	"slices"
+	"context"
+	"io"
 
-	"github.com/binproto/binproto/cmd/binproto/internal/baseline/httpjson"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
 
-// candidateTargets are the systems measured against the baseline, by
-// name. Driver files add theirs from an init function with registerTarget;
-// --addr is passed to each of them.
-var candidateTargets = map[string]bench.TargetFactory{}
-
-// defaultBaseline is the baseline used unless --baseline says otherwise.
-const defaultBaseline = httpjson.DefaultName
-
-// baselineTargets are the baselines selectable with --baseline; the
-// baseline gets --baseline-addr.
-var baselineTargets = map[string]bench.TargetFactory{
-	httpjson.DefaultName: httpjson.Factory,
+// wiring is what the commands run: the targets bench can measure and the
+// server serve runs. Execute builds it with defaultWiring; tests build
+// their own. Nothing registers itself.
+type wiring struct {
+	// candidates are the systems measured against the baseline, in order;
+	// bench runs them all unless --targets selects some. Each gets --addr.
+	candidates []namedTarget
+	// baselines are selectable with --baseline; the first is the default.
+	// The baseline gets --baseline-addr.
+	baselines []namedTarget
+	// serve runs `binproto serve` until ctx ends, logging to out.
+	serve func(ctx context.Context, cfg binprototarget.ServeConfig, out io.Writer) error
 }
 
-// registerTarget adds a candidate target. Registering a name twice is a
-// programming error and panics.
-func registerTarget(name string, f bench.TargetFactory) {
-	if _, dup := candidateTargets[name]; dup || name == "" || f == nil {
-		panic(fmt.Sprintf("registerTarget(%q): empty, nil or duplicate", name))
+// namedTarget is a target bench can build, by name.
+type namedTarget struct {
+	name string
+	// build returns the target for addr, the host:port of a running server,
+	// or "" for an embedded one.
+	build func(addr string) bench.Target
+}
+
+// defaultWiring returns binproto measured against the HTTP/JSON baseline,
+// and the binproto benchmark server.
+func defaultWiring() wiring {
+	return wiring{
+		candidates: []namedTarget{{binprototarget.Name, func(addr string) bench.Target {
+			return binprototarget.New(binprototarget.Config{Addr: addr})
+		}}},
+		baselines: []namedTarget{{httpjson.DefaultName, func(addr string) bench.Target {
+			return httpjson.New(httpjson.Config{Addr: addr})
+		}}},
+		serve: binprototarget.Serve,
 	}
-	candidateTargets[name] = f
 }
 
-// sortedNames returns the keys of m in order.
-func sortedNames(m map[string]bench.TargetFactory) []string {
-	return slices.Sorted(maps.Keys(m))
+// find returns the target named name in ts.
+func find(ts []namedTarget, name string) (namedTarget, bool) {
+	for _, t := range ts {
+		if t.name == name {
+			return t, true
+		}
+	}
+	return namedTarget{}, false
+}
+
+// names returns the names of ts, in order.
+func names(ts []namedTarget) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.name
+	}
+	return out
 }

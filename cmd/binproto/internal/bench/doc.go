@@ -1,9 +1,9 @@
 // Package bench runs the binproto benchmark suite against a set of targets
 // (systems under test) and returns the figures as a report.Results.
 //
-// A target is anything that implements Target and Client: the HTTP/JSON
-// baseline lives in internal/baseline/httpjson, and the binproto driver is a
-// single file that implements the same two interfaces. Run executes, for
+// A target is anything that implements Target and Client: the binproto
+// target (internal/target/binprototarget) and the HTTP/JSON baseline
+// (internal/target/httpjson) implement the same two interfaces. Run executes, for
 // every round, every selected workload on every target, so that every
 // figure of a target has a baseline figure measured in the same run:
 //

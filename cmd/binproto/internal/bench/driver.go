@@ -73,14 +73,3 @@ type BatchSender interface {
 	// the payloads after returning.
 	SendBatch(ctx context.Context, payloads [][]byte) error
 }
-
-// TargetConfig is what the command line gives a TargetFactory.
-type TargetConfig struct {
-	// Addr is the host:port of an already running server; empty means
-	// start an embedded server on 127.0.0.1.
-	Addr string
-}
-
-// TargetFactory builds a Target. The command registers one factory per
-// target name.
-type TargetFactory func(cfg TargetConfig) (Target, error)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/binproto/binproto/cmd/binproto/internal/baseline/httpjson"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
 
 // quickOptions are short settings for end-to-end tests.

@@ -43,11 +43,6 @@ func New(cfg Config) *Target {
 	return &Target{name: name, addr: cfg.Addr}
 }
 
-// Factory builds the baseline target from command-line settings.
-func Factory(cfg bench.TargetConfig) (bench.Target, error) {
-	return New(Config{Addr: cfg.Addr}), nil
-}
-
 // Name implements bench.Target.
 func (t *Target) Name() string { return t.name }
 

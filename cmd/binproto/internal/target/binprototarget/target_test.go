@@ -1,4 +1,4 @@
-package cli
+package binprototarget
 
 import (
 	"bytes"
@@ -22,18 +22,11 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// startBinproto starts the registered binproto target with --addr addr
-// ("" for the embedded server) and closes it when the test ends.
+// startBinproto starts the binproto target with addr ("" for the embedded
+// server) and closes it when the test ends.
 func startBinproto(t *testing.T, ctx context.Context, addr string) (bench.Target, bench.Endpoint) {
 	t.Helper()
-	f, ok := candidateTargets["binproto"]
-	if !ok {
-		t.Fatal(`no "binproto" target registered`)
-	}
-	tg, err := f(bench.TargetConfig{Addr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := New(Config{Addr: addr})
 	if tg.Name() != "binproto" {
 		t.Fatalf("target name %q", tg.Name())
 	}
@@ -61,10 +54,7 @@ func dialBinproto(t *testing.T, ctx context.Context, tg bench.Target) bench.Clie
 
 func TestBinprotoEmbeddedEndpoint(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
-	unstarted, err := candidateTargets["binproto"](bench.TargetConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	unstarted := New(Config{})
 	if c, err := unstarted.Dial(ctx); err == nil {
 		c.Close()
 		t.Fatal("Dial before Start succeeded")
@@ -225,14 +215,14 @@ func TestBinprotoConcurrentClients(t *testing.T) {
 }
 
 // startBenchServer serves the benchmark protocol on a loopback port, as
-// `binproto serve` does, and returns its address.
+// Serve does, and returns its address.
 func startBenchServer(t *testing.T) string {
 	t.Helper()
-	p, err := benchProtocol(false, false)
+	p, err := Protocol(false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveOnLoopback(t, newBenchServer(p))
+	return serveOnLoopback(t, NewServer(p))
 }
 
 func serveOnLoopback(t *testing.T, srv *binproto.Server) string {
@@ -289,15 +279,11 @@ func TestBinprotoExternalServerErrors(t *testing.T) {
 		{closed, "does not answer"},
 		{echoOnly, "does not answer"},
 	} {
-		f := candidateTargets["binproto"]
-		tg, err := f(bench.TargetConfig{Addr: c.addr})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = tg.Start(ctx)
+		tg := New(Config{Addr: c.addr})
+		_, err := tg.Start(ctx)
 		_ = tg.Close()
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.addr) {
-			t.Errorf("Start with --addr %s: %v, want an error naming the address with %q", c.addr, err, c.want)
+			t.Errorf("Start with Addr %s: %v, want an error naming the address with %q", c.addr, err, c.want)
 		}
 	}
 }

@@ -3,9 +3,7 @@ package httpjson
 import (
 	"bytes"
 	"context"
-	"io"
 	"math"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -107,49 +105,6 @@ func TestOneWayCountsPerClient(t *testing.T) {
 	}
 }
 
-func TestServerRejectsBadRequests(t *testing.T) {
-	srv := httptest.NewServer(NewHandler())
-	defer srv.Close()
-	post := func(path, body string, header bool) int {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+path, strings.NewReader(body))
-		if header {
-			req.Header.Set(ClientHeader, "t")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	cases := []struct {
-		path, body string
-		header     bool
-		want       int
-	}{
-		{"/sensor", "not json", true, http.StatusBadRequest},
-		{"/echo", `{"data": "!!!"}`, true, http.StatusBadRequest},
-		{"/send", `{"data": "AAEC"}`, false, http.StatusBadRequest},
-		{"/count", `{}`, false, http.StatusBadRequest},
-		{"/send", `{"data": "AAEC"}`, true, http.StatusNoContent},
-		{"/nope", `{}`, true, http.StatusNotFound},
-	}
-	for _, c := range cases {
-		if got := post(c.path, c.body, c.header); got != c.want {
-			t.Errorf("POST %s %q: status %d, want %d", c.path, c.body, got, c.want)
-		}
-	}
-	resp, err := http.Get(srv.URL + "/sensor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET /sensor: status %d", resp.StatusCode)
-	}
-}
-
 func TestExternalServer(t *testing.T) {
 	srv := httptest.NewServer(NewHandler())
 	defer srv.Close()
@@ -171,18 +126,5 @@ func TestExternalServer(t *testing.T) {
 	}
 	if _, err := New(Config{}).Dial(ctx); err == nil {
 		t.Fatal("Dial succeeded before Start")
-	}
-}
-
-func TestClientReportsServerErrors(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "broken", http.StatusInternalServerError)
-	}))
-	defer srv.Close()
-	c := newClient(strings.TrimPrefix(srv.URL, "http://"))
-	defer c.Close()
-	_, err := c.Sensor(context.Background(), bench.Sensor{})
-	if err == nil || !strings.Contains(err.Error(), "status 500") {
-		t.Fatalf("err = %v", err)
 	}
 }

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
+)
+
+func TestDefaultWiring(t *testing.T) {
+	w := defaultWiring()
+	if got := names(w.candidates); !slices.Equal(got, []string{"binproto"}) {
+		t.Errorf("candidates %v, want [binproto]", got)
+	}
+	if got := names(w.baselines); !slices.Equal(got, []string{"http"}) {
+		t.Errorf("baselines %v, want [http]", got)
+	}
+	for _, nt := range slices.Concat(w.candidates, w.baselines) {
+		if tg := nt.build(""); tg.Name() != nt.name {
+			t.Errorf("target listed as %q is named %q", nt.name, tg.Name())
+		}
+	}
+	if w.serve == nil {
+		t.Error("no serve function")
+	}
+}
+
+// TestBenchWithCandidateTarget adds a second candidate (an HTTP target
+// under another name) and selects it with --targets.
+func TestBenchWithCandidateTarget(t *testing.T) {
+	t.Parallel()
+	w := defaultWiring()
+	w.candidates = append(w.candidates, namedTarget{"cand", func(addr string) bench.Target {
+		return httpjson.New(httpjson.Config{Name: "cand", Addr: addr})
+	}})
+	out := filepath.Join(t.TempDir(), "res")
+	stdout, res := quickBenchWith(t, w, out, "--fixed", "--plots=false", "--targets", "cand")
+	if !strings.Contains(stdout, "Benchmarking cand and http (baseline)") || !strings.Contains(stdout, "cand / http") {
+		t.Fatalf("no ratio table for the candidate:\n%s", stdout)
+	}
+	checkBenchmarks(t, res, []string{"cand", "http"}, fixedIDs)
+	if len(res.Ratios) != len(fixedIDs) || res.Ratios[0].Target != "cand" {
+		t.Fatalf("ratios %v", res.Ratios)
+	}
+
+	// --addr goes to every selected candidate; each says which server does
+	// not answer.
+	closed := closedPort(t)
+	for _, target := range []string{"cand", "binproto"} {
+		code, _, stderr := runWith(t, w, benchTimeout, benchArgs(filepath.Join(t.TempDir(), "x"), "--fixed", "--targets", target, "--addr", closed)...)
+		if code != exitError || !strings.Contains(stderr, "start target "+target) ||
+			!strings.Contains(stderr, closed+" does not answer") {
+			t.Errorf("--targets %s --addr to a closed port: exit %d, stderr %q", target, code, stderr)
+		}
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestBenchWithoutCandidates: a wiring with the baseline only measures the
+// baseline and says why there are no ratios.
+func TestBenchWithoutCandidates(t *testing.T) {
+	t.Parallel()
+	w := defaultWiring()
+	w.candidates = nil
+	out := filepath.Join(t.TempDir(), "res")
+	stdout, res := quickBenchWith(t, w, out, "--fixed", "--plots=false")
+	if !strings.Contains(stdout, "note: No binproto target in this build: only the baseline was measured") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	checkBenchmarks(t, res, []string{"http"}, fixedIDs)
+	code, _, stderr := runWith(t, w, 10*time.Second, "bench", "--targets", "binproto")
+	if code != exitUsage || !strings.Contains(stderr, `--targets: unknown target "binproto" (this build has: none besides the baseline)`) {
+		t.Errorf("--targets binproto without candidates: exit %d, stderr %q", code, stderr)
+	}
+}
