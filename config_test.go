@@ -1,0 +1,51 @@
+package binproto_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/schema"
+)
+
+// TestNotFoundTypeReserved: no configured message type may be the not-found
+// type, whether it is the default (the header format's largest value) or
+// set explicitly; NewProtocol refuses it with a *ConfigError.
+func TestNotFoundTypeReserved(t *testing.T) {
+	st := schema.MustStructure(schema.Uint32("value"))
+	for _, c := range []struct {
+		name     string
+		header   string
+		notFound binproto.MessageType
+		typ      binproto.MessageType
+	}{
+		{"default >H", "", 0, 0xFFFF},
+		{"default >B", ">B", 0, 0xFF},
+		{"default >I", ">I", 0, 0xFFFF_FFFF},
+		{"explicit", "", 200, 200},
+		{"explicit, not the largest", ">B", 7, 7},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := binproto.Config{
+				HeaderFormat: c.header,
+				NotFoundType: c.notFound,
+				Types:        map[binproto.MessageType]*binproto.Structure{1: st, c.typ: st},
+			}
+			_, err := binproto.NewProtocol(cfg)
+			var ce *binproto.ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, binproto.ErrInvalidConfig) {
+				t.Fatalf("type %d equal to the not-found type: %v, want a *ConfigError", c.typ, err)
+			}
+			if ce.Option != "Types" {
+				t.Errorf("ConfigError.Option = %q, want Types", ce.Option)
+			}
+			// The same config without the reserved type is fine, and a
+			// type next to it too.
+			delete(cfg.Types, c.typ)
+			cfg.Types[c.typ-1] = st
+			if _, err := binproto.NewProtocol(cfg); err != nil {
+				t.Fatalf("without type %d: %v", c.typ, err)
+			}
+		})
+	}
+}
