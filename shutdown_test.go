@@ -30,25 +30,28 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 				return binproto.Msg(Status, f), err
 			})
 			addr, served := serveTCP(t, srv)
-			cl := dial(t, p, addr, nil)
+			cl, wc := dialWatched(t, p, addr)
 			ctx := testCtx(t, 10*time.Second)
 			const n = 50
 			errs := make(chan error, n)
 			for i := range n {
 				go func() { errs <- checkStatusEcho(ctx, cl, i) }()
 			}
-			waitFor(t, 2*time.Second, "requests in flight", func() bool {
+			waitFor(t, 10*time.Second, "requests in flight", func() bool {
 				if conc == 0 {
 					return cl.Stats().MessagesOut == n && srv.Stats().MessagesIn > 0
 				}
 				return srv.Stats().MessagesIn == n
 			})
-			time.Sleep(5 * time.Millisecond) // let the last bytes reach the server
-			start := time.Now()
+			// Every request is written to the socket, not only queued (what
+			// Stats counts): the server has it to drain.
+			waitFor(t, 10*time.Second, "the requests written", func() bool {
+				s := cl.Stats()
+				return s.MessagesOut == n && uint64(wc.written.Load()) == s.BytesOut
+			})
 			if err := srv.Shutdown(ctx); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			t.Logf("Shutdown took %v", time.Since(start))
 			for range n {
 				if err := <-errs; err != nil {
 					t.Error(err)
@@ -95,20 +98,20 @@ func TestShutdownStuckHandler(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	start := time.Now()
-	err := srv.Shutdown(sctx)
-	d := time.Since(start)
+	err := srv.Shutdown(sctx) // the stuck handler would hold it forever: ctx is the hang guard
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want context.DeadlineExceeded", err)
 	}
-	if d < grace || d > grace+time.Second {
-		t.Errorf("Shutdown returned after %v, want about %v", d, grace)
+	// Not before its deadline (a lower bound: load cannot make it flaky).
+	if d := time.Since(start); d < grace {
+		t.Errorf("Shutdown returned after %v, before its deadline %v", d, grace)
 	}
 	select {
 	case err := <-reqErr:
 		if !errors.Is(err, binproto.ErrConnClosed) {
 			t.Errorf("pending request: %v, want ErrConnClosed", err)
 		}
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second): // a hang guard
 		t.Error("the pending request did not fail after the forced close")
 	}
 	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
@@ -133,12 +136,10 @@ func TestShutdownIdle(t *testing.T) {
 		}
 		clients = append(clients, cl)
 	}
-	start := time.Now()
+	// Without an IdleTimeout, idle connections would stay open forever:
+	// Shutdown returning nil within ctx shows it closed them itself.
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("Shutdown of idle connections took %v", d)
 	}
 	for _, cl := range clients {
 		select {
@@ -209,7 +210,7 @@ func TestCloseShutdownTwiceConcurrently(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the clients busy", func() bool { return srv.Stats().MessagesOut >= 40 })
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
