@@ -49,3 +49,36 @@ func TestNotFoundTypeReserved(t *testing.T) {
 		})
 	}
 }
+
+// A Protocol keeps its own copy of Types, in and out.
+func TestProtocolImmutable(t *testing.T) {
+	types := quickTypes()
+	p, err := binproto.NewProtocol(binproto.Config{Types: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := schema.MustStructure(schema.Uint8("x"))
+	types[50] = extra
+	delete(types, SensorData)
+	if p.Structure(50) != nil || p.Structure(SensorData) == nil {
+		t.Error("changing the caller's map changed the Protocol")
+	}
+	cfg := p.Config()
+	cfg.Types[51] = extra
+	delete(cfg.Types, Status)
+	if p.Structure(51) != nil || p.Structure(Status) == nil || len(p.Config().Types) != 4 {
+		t.Error("changing Config().Types changed the Protocol")
+	}
+}
+
+func TestNegativeMaxQueuedBytesOption(t *testing.T) {
+	_, err := binproto.NewProtocol(binproto.Config{Types: quickTypes(), MaxQueuedBytes: -1})
+	var ce *binproto.ConfigError
+	if !errors.As(err, &ce) || ce.Option != "MaxQueuedBytes" {
+		t.Errorf("err = %v, want a *ConfigError naming MaxQueuedBytes", err)
+	}
+	_, err = binproto.NewProtocol(binproto.Config{Types: quickTypes(), BufferSize: -1})
+	if !errors.As(err, &ce) || ce.Option != "BufferSize" {
+		t.Errorf("err = %v, want a *ConfigError naming BufferSize", err)
+	}
+}

@@ -3,7 +3,6 @@ package binproto_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -337,20 +336,6 @@ func TestFaultTruncatedStream(t *testing.T) {
 	}
 }
 
-// TestFaultGarbage: a length prefix inside the payload that runs past the
-// frame is malformed input (the dynamic echo cannot decode it).
-func TestFaultGarbage(t *testing.T) {
-	_, srv, addr := faultServer(t, nil, nil)
-	frame := []byte{0x00, byte(Status), 0, 0, 0, 8, 0, 0, 0, 1}
-	frame = binary.BigEndian.AppendUint32(frame, 1000) // message length past the frame
-	nc := rawDial(t, addr)
-	nc.Write(frame)
-	expectClose(t, srv, nc, binproto.CloseMalformed)
-	if n := srv.Stats().HandlerErrors; n != 0 {
-		t.Errorf("HandlerErrors = %d; a peer's garbage is not a handler error", n)
-	}
-}
-
 // TestManyClientsConcurrently runs several clients against one server at
 // once.
 func TestManyClientsConcurrently(t *testing.T) {
@@ -378,4 +363,43 @@ func TestManyClientsConcurrently(t *testing.T) {
 	if s := srv.Stats(); s.MessagesIn != 400 || s.ConnectionsAccepted != 8 {
 		t.Errorf("server: %d messages, %d connections", s.MessagesIn, s.ConnectionsAccepted)
 	}
+}
+
+// Concurrent handlers still running are requests in flight: the idle
+// timeout must not close their connection, and applies again once they are
+// done.
+func TestIdleTimeoutSparesInFlight(t *testing.T) {
+	checkGoroutines(t)
+	const idle = 100 * time.Millisecond
+	p := quickProto(t, func(c *binproto.Config) { c.IdleTimeout = idle })
+	srv := &binproto.Server{Protocol: p, MaxConcurrentHandlers: 4}
+	srv.HandleFunc(Status, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		time.Sleep(4 * idle)
+		f, err := m.Fields()
+		return binproto.Msg(Status, f), err
+	})
+	addr, _ := serveTCP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := checkStatusEcho(ctx, cl, i); err != nil {
+				t.Errorf("request %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	start := time.Now()
+	select {
+	case <-cl.Conn().Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("idle connection not closed after its requests completed")
+	}
+	if d := time.Since(start); d < idle/2 {
+		t.Errorf("closed %v after the last reply, want about %v", d, idle)
+	}
+	waitFor(t, 2*time.Second, "idle close", func() bool { return closeCount(srv, binproto.CloseIdleTimeout) == 1 })
 }

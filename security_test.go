@@ -674,3 +674,22 @@ func TestUDPScreens(t *testing.T) {
 		t.Errorf("invalid %d, rate limited %d, answered %d of 10", s.Invalid, s.RateLimited, answered)
 	}
 }
+
+// A TokenAuth without an OK type would leave every client waiting: Serve
+// refuses it.
+func TestTokenAuthNeedsOK(t *testing.T) {
+	checkGoroutines(t)
+	types := quickTypes()
+	at := binproto.AuthTypes{Token: 10}
+	at.Register(types)
+	p, err := binproto.NewProtocol(binproto.Config{Types: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &binproto.Server{Protocol: p, Auth: &binproto.TokenAuth{Types: at, Tokens: map[string]string{"secret": "alice"}}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveAndExpectConfigError(t, "Serve with TokenAuth without OK", func() error { return srv.Serve(l) }, func() { srv.Close() })
+}

@@ -264,3 +264,73 @@ func TestShutdownNeverStarted(t *testing.T) {
 		t.Errorf("Shutdown without a Protocol: %v, want ErrInvalidConfig", err)
 	}
 }
+
+// hookConn calls onFar, once, when a read deadline more than 5 s away is
+// about to be set (the whole-frame ReadTimeout), and reports the near ones.
+type hookConn struct {
+	net.Conn
+	once  sync.Once
+	onFar func()
+	near  chan struct{} // receives when a deadline under 1 s away is set
+}
+
+func (h *hookConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		switch d := time.Until(t); {
+		case d > 5*time.Second:
+			h.once.Do(h.onFar)
+		case d < time.Second:
+			select {
+			case h.near <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return h.Conn.SetReadDeadline(t)
+}
+
+// Shutdown starting while the read loop arms the whole-frame deadline for a
+// partial frame: the drain deadline must win, or the connection waits out
+// ReadTimeout.
+func TestDrainWinsOverPartialFrame(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, func(c *binproto.Config) { c.ReadTimeout = 30 * time.Second })
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	a, b := net.Pipe()
+	defer a.Close()
+	shut := make(chan error, 1)
+	hc := &hookConn{Conn: b, near: make(chan struct{}, 1)}
+	hc.onFar = func() {
+		// Shutdown begins (and sets its drain deadline) just before the
+		// read loop sets the whole-frame deadline.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			shut <- srv.Shutdown(ctx)
+		}()
+		select {
+		case <-hc.near:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	served := make(chan struct{})
+	go func() { srv.ServeConn(hc); close(served) }()
+	frame, _ := p.AppendFrame(nil, statusMsg(1, "half of me"))
+	if _, err := a.Write(frame[:len(frame)/2]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v, want nil (the drain deadline ends the partial frame)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	srv.Close()
+	<-served
+	if n := closeCount(srv, binproto.CloseShutdown); n != 1 {
+		t.Errorf("%d shutdown closes, want 1; stats %+v", n, srv.Stats())
+	}
+}
