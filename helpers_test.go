@@ -16,6 +16,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -427,4 +428,50 @@ func (v *vector) protocol(t testing.TB) *binproto.Protocol {
 		t.Fatalf("%s: %v", v.ID, err)
 	}
 	return p
+}
+
+// watchedConn is a client's net.Conn that tells the test what the client
+// is doing with it: whether a Read is blocked, and how many bytes it wrote.
+type watchedConn struct {
+	net.Conn
+	read    atomic.Int64 // bytes read so far
+	readAt  atomic.Int64 // read when the Read in progress began; -1 when none is
+	written atomic.Int64 // bytes written so far
+}
+
+func newWatchedConn(nc net.Conn) *watchedConn {
+	w := &watchedConn{Conn: nc}
+	w.readAt.Store(-1)
+	return w
+}
+
+func (w *watchedConn) Read(b []byte) (int, error) {
+	w.readAt.Store(w.read.Load())
+	n, err := w.Conn.Read(b)
+	w.read.Add(int64(n))
+	w.readAt.Store(-1)
+	return n, err
+}
+
+func (w *watchedConn) Write(b []byte) (int, error) {
+	n, err := w.Conn.Write(b)
+	w.written.Add(int64(n))
+	return n, err
+}
+
+// readingAfter reports whether a Read is in progress that began once n
+// bytes had been read (the client holds one reader at a time).
+func (w *watchedConn) readingAfter(n int) bool { return w.readAt.Load() >= int64(n) }
+
+// dialWatched connects a client to addr over TCP through a watchedConn.
+func dialWatched(t testing.TB, p *binproto.Protocol, addr string) (*binproto.Client, *watchedConn) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWatchedConn(nc)
+	cl := binproto.NewClient(p, w, nil)
+	t.Cleanup(func() { cl.Close() })
+	return cl, w
 }

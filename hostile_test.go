@@ -114,13 +114,14 @@ func TestHostileSlowloris(t *testing.T) {
 			}
 		}
 	}()
-	readUntilEOF(t, nc, 5*time.Second)
+	// The drip lasts 50 s: a close within the hang guard is the cut-off.
+	readUntilEOF(t, nc, 15*time.Second)
 	took := time.Since(start)
 	close(stop)
 	<-dripped
 	waitClose(t, g.srv, binproto.CloseReadTimeout, 1)
-	if took < rt*9/10 || took > rt+time.Second {
-		t.Errorf("closed %v after the first byte, want about %v", took, rt)
+	if took < rt*9/10 { // not before ReadTimeout (load only delays)
+		t.Errorf("closed %v after the first byte, before ReadTimeout %v", took, rt)
 	}
 }
 
@@ -144,10 +145,10 @@ func TestHostileSilent(t *testing.T) {
 			g := guardedServer(t, c.mod, c.setup)
 			startBystander(t, g.p, g.addr, c.creds)
 			nc := rawDial(t, g.addr)
-			took := expectClosed(t, nc, 5*time.Second)
+			took := expectClosed(t, nc, 15*time.Second) // a hang guard
 			waitClose(t, g.srv, c.reason, 1)
-			if took < d*3/4 || took > d+time.Second {
-				t.Errorf("silent connection closed after %v, want about %v", took, d)
+			if took < d*3/4 { // not before the deadline (load only delays)
+				t.Errorf("silent connection closed after %v, before its deadline %v", took, d)
 			}
 		})
 	}
@@ -177,9 +178,8 @@ func TestHostilePreAuthOversize(t *testing.T) {
 		startBystander(t, g.p, g.addr, tokenCreds("bystander-token"))
 		nc := rawDial(t, g.addr)
 		nc.Write(binary.BigEndian.AppendUint32([]byte{0, byte(authTypes.Token)}, 64<<10))
-		if took := expectClosed(t, nc, 3*time.Second); took > time.Second {
-			t.Errorf("closed after %v", took)
-		}
+		// At once: the reason is the limit, not the auth deadline.
+		expectClosed(t, nc, 10*time.Second)
 		waitClose(t, g.srv, binproto.CloseAuthLimit, 1)
 	})
 	t.Run("many frames", func(t *testing.T) {
@@ -408,11 +408,9 @@ func TestHostileConnectionFlood(t *testing.T) {
 		held = append(held, dial(t, g.p, g.addr, nil))
 	}
 	waitFor(t, 2*time.Second, "4 connections", func() bool { return g.srv.Stats().ConnectionsActive == 4 })
-	for i := range 20 {
+	for range 20 {
 		nc := rawDial(t, g.addr)
-		if took := expectClosed(t, nc, 3*time.Second); took > time.Second {
-			t.Errorf("extra connection %d closed after %v", i, took)
-		}
+		expectClosed(t, nc, 10*time.Second) // no timeout is set: a close at all is at once
 		nc.Close()
 	}
 	ctx := testCtx(t, 5*time.Second)
@@ -481,13 +479,19 @@ func TestHostilePeerReset(t *testing.T) {
 	startBystander(t, g.p, g.addr, nil)
 	req, _ := g.p.AppendFrame(nil, binproto.Msg(Benchmark, map[string]any{"data": make([]byte, 4096)}))
 	for i := range 20 {
+		before := g.srv.Stats()
 		nc := rawDial(t, g.addr)
 		if i%2 == 0 {
 			nc.Write(req[:len(req)/2]) // mid-frame
 		} else {
 			nc.Write(bytes.Repeat(req, 20)) // replies pending
 		}
-		time.Sleep(time.Millisecond)
+		// Reset once the server serves the connection (and, for replies
+		// pending, has read a request).
+		waitFor(t, 10*time.Second, "the server to serve the connection", func() bool {
+			s := g.srv.Stats()
+			return s.ConnectionsAccepted > before.ConnectionsAccepted && (i%2 == 0 || s.MessagesIn > before.MessagesIn)
+		})
 		nc.(*net.TCPConn).SetLinger(0)
 		nc.Close()
 	}
@@ -534,7 +538,14 @@ func TestHostileShutdownInFlight(t *testing.T) {
 	b.stop(t) // the bystander's requests would fail once the server shuts down
 	shut := make(chan error, 1)
 	go func() { shut <- g.srv.Shutdown(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	// Shutdown has begun once the listener refuses connections.
+	waitFor(t, 10*time.Second, "Shutdown to close the listener", func() bool {
+		nc, err := net.DialTimeout("tcp", g.addr, time.Second)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
 	close(gate)
 	for range 50 {
 		if err := <-errs; err != nil {
@@ -568,12 +579,15 @@ func TestHostileShutdownStuck(t *testing.T) {
 	b.stop(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	if err := g.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Shutdown: %v, want DeadlineExceeded", err)
-	}
-	if took := time.Since(start); took > 800*time.Millisecond {
-		t.Errorf("Shutdown returned after %v, deadline 300ms", took)
+	shut := make(chan error, 1)
+	go func() { shut <- g.srv.Shutdown(ctx) }()
+	select {
+	case err := <-shut:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown: %v, want DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second): // a hang guard: the handler never returns
+		t.Fatal("Shutdown did not return at its deadline")
 	}
 	if err := <-failed; !isClosedErr(err) {
 		t.Errorf("the stuck request: %v, want the connection closed", err)
@@ -595,7 +609,7 @@ func TestHostileCloseShutdownRace(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the clients busy", func() bool { return g.srv.Stats().MessagesOut >= 40 })
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Add(1)

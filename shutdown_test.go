@@ -43,7 +43,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 			for i := range n {
 				go func() { errs <- checkStatusEcho(ctx, cl, i) }()
 			}
-			waitFor(t, 2*time.Second, "requests in flight", func() bool {
+			waitFor(t, 10*time.Second, "requests in flight", func() bool {
 				if conc == 0 {
 					return cl.Stats().MessagesOut == n && srv.Stats().MessagesIn > 0
 				}
@@ -168,20 +168,20 @@ func TestShutdownStuckHandler(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	start := time.Now()
-	err := srv.Shutdown(sctx)
-	d := time.Since(start)
+	err := srv.Shutdown(sctx) // the stuck handler would hold it forever: ctx is the hang guard
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: %v, want context.DeadlineExceeded", err)
 	}
-	if d < grace || d > grace+time.Second {
-		t.Errorf("Shutdown returned after %v, want about %v", d, grace)
+	// Not before its deadline (a lower bound: load cannot make it flaky).
+	if d := time.Since(start); d < grace {
+		t.Errorf("Shutdown returned after %v, before its deadline %v", d, grace)
 	}
 	select {
 	case err := <-reqErr:
 		if !errors.Is(err, binproto.ErrConnClosed) {
 			t.Errorf("pending request: %v, want ErrConnClosed", err)
 		}
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second): // a hang guard
 		t.Error("the pending request did not fail after the forced close")
 	}
 	if err := served(); !errors.Is(err, binproto.ErrServerClosed) {
@@ -206,12 +206,10 @@ func TestShutdownIdle(t *testing.T) {
 		}
 		clients = append(clients, cl)
 	}
-	start := time.Now()
+	// Without an IdleTimeout, idle connections would stay open forever:
+	// Shutdown returning nil within ctx shows it closed them itself.
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Errorf("Shutdown of idle connections took %v", d)
 	}
 	for _, cl := range clients {
 		select {
@@ -282,7 +280,7 @@ func TestCloseShutdownTwiceConcurrently(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the clients busy", func() bool { return srv.Stats().MessagesOut >= 40 })
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -334,5 +332,75 @@ func TestShutdownNeverStarted(t *testing.T) {
 	}
 	if err := (&binproto.Server{}).Shutdown(context.Background()); !errors.Is(err, binproto.ErrInvalidConfig) {
 		t.Errorf("Shutdown without a Protocol: %v, want ErrInvalidConfig", err)
+	}
+}
+
+// hookConn calls onFar, once, when a read deadline more than 5 s away is
+// about to be set (the whole-frame ReadTimeout), and reports the near ones.
+type hookConn struct {
+	net.Conn
+	once  sync.Once
+	onFar func()
+	near  chan struct{} // receives when a deadline under 1 s away is set
+}
+
+func (h *hookConn) SetReadDeadline(t time.Time) error {
+	if !t.IsZero() {
+		switch d := time.Until(t); {
+		case d > 5*time.Second:
+			h.once.Do(h.onFar)
+		case d < time.Second:
+			select {
+			case h.near <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return h.Conn.SetReadDeadline(t)
+}
+
+// Shutdown starting while the read loop arms the whole-frame deadline for a
+// partial frame: the drain deadline must win, or the connection waits out
+// ReadTimeout.
+func TestDrainWinsOverPartialFrame(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, func(c *binproto.Config) { c.ReadTimeout = 30 * time.Second })
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	a, b := net.Pipe()
+	defer a.Close()
+	shut := make(chan error, 1)
+	hc := &hookConn{Conn: b, near: make(chan struct{}, 1)}
+	hc.onFar = func() {
+		// Shutdown begins (and sets its drain deadline) just before the
+		// read loop sets the whole-frame deadline.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			shut <- srv.Shutdown(ctx)
+		}()
+		select {
+		case <-hc.near:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	served := make(chan struct{})
+	go func() { srv.ServeConn(hc); close(served) }()
+	frame, _ := p.AppendFrame(nil, statusMsg(1, "half of me"))
+	if _, err := a.Write(frame[:len(frame)/2]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v, want nil (the drain deadline ends the partial frame)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	srv.Close()
+	<-served
+	if n := closeCount(srv, binproto.CloseShutdown); n != 1 {
+		t.Errorf("%d shutdown closes, want 1; stats %+v", n, srv.Stats())
 	}
 }

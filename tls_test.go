@@ -149,3 +149,19 @@ func TestTLSServeConn(t *testing.T) {
 		t.Errorf("stats: %+v", s)
 	}
 }
+
+// TestTLSHandshakeTimeoutIsReadTimeout: a TLS client that connects and
+// never says hello is closed as a read timeout, not an idle one.
+func TestTLSHandshakeTimeoutIsReadTimeout(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, func(c *binproto.Config) { c.ReadTimeout = 200 * time.Millisecond })
+	srv := &binproto.Server{Protocol: p, TLSConfig: serverTLS(t)}
+	registerEcho(srv)
+	addr, _ := serveTCP(t, srv)
+	nc := rawDial(t, addr)
+	readUntilEOF(t, nc, 3*time.Second)
+	waitFor(t, 2*time.Second, "read_timeout close", func() bool { return closeCount(srv, binproto.CloseReadTimeout) == 1 })
+	if n := closeCount(srv, binproto.CloseIdleTimeout); n != 0 {
+		t.Errorf("%d idle_timeout closes, want 0", n)
+	}
+}

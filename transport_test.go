@@ -563,3 +563,42 @@ func TestNotFound(t *testing.T) {
 		}
 	})
 }
+
+// A datagram connection sends one frame per datagram even when the
+// Protocol is not configured for UDP.
+func TestNoCoalesceOnDatagramConn(t *testing.T) {
+	p := quickProto(t, nil) // TCP transport
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	nc, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := binproto.NewClient(p, nc, nil)
+	defer cl.Close()
+	ctx := testCtx(t, 5*time.Second)
+	const n = 100
+	for i := range n {
+		if err := cl.Conn().Send(ctx, statusMsg(i, "datagram")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 64<<10)
+	pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for i := range n {
+		m, _, err := pc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		msg, err := p.ParseFrame(buf[:m])
+		if err != nil {
+			t.Fatalf("datagram %d (%d bytes) is not one frame: %v", i, m, err)
+		}
+		if f, err := msg.Fields(); err != nil || f["status_code"] != uint64(i) {
+			t.Fatalf("datagram %d: %v, %v", i, f, err)
+		}
+	}
+}

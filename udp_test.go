@@ -231,3 +231,154 @@ func TestUDPHandlerContextEndsWithServer(t *testing.T) {
 		t.Fatal("handler context not cancelled after Close")
 	}
 }
+
+// A UDP protocol's MaxPayloadSize leaves room in the datagram for the
+// header, the length and the checksum, so that the largest message is sent.
+func TestUDPMaxPayloadFitsDatagram(t *testing.T) {
+	checkGoroutines(t)
+	p := quickProto(t, func(c *binproto.Config) {
+		c.Transport = binproto.UDP
+		c.Checksum = binproto.CRC32
+		c.MaxPayloadSize = 1 << 20
+	})
+	const want = 65507 - 2 - 4 - 4 // header ">H", length, CRC-32
+	if got := p.Config().MaxPayloadSize; got != want {
+		t.Fatalf("MaxPayloadSize = %d, want %d", got, want)
+	}
+	if got := p.Framing().Overhead(true) + p.Config().MaxPayloadSize; got > 65507 {
+		t.Fatalf("largest frame is %d bytes, over a datagram", got)
+	}
+	srv := &binproto.Server{Protocol: p}
+	var got atomic.Int64
+	srv.HandleFunc(Benchmark, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		got.Store(int64(len(m.Payload)))
+		return binproto.NoReply, nil
+	})
+	addr, _ := serveUDP(t, srv)
+	cl := dial(t, p, addr, nil)
+	ctx := testCtx(t, 5*time.Second)
+	big := binproto.Typed(Benchmark, benchCodec, &benchData{make([]byte, want-4)})
+	if err := cl.Send(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the largest datagram", func() bool { return got.Load() == want })
+	// The client connection survived the write.
+	if err := cl.Send(ctx, big); err != nil {
+		t.Fatalf("second send: %v", err)
+	}
+}
+
+// failingWrites fails the first fail writes of a PacketConn.
+type failingWrites struct {
+	net.PacketConn
+	fail atomic.Int32
+}
+
+func (f *failingWrites) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if f.fail.Add(-1) >= 0 {
+		return 0, errors.New("injected write failure")
+	}
+	return f.PacketConn.WriteTo(b, addr)
+}
+
+// udpRaw returns a UDP socket connected to addr, closed when the test ends.
+func udpRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// countReplies reads datagrams from nc until d passes without one.
+func countReplies(nc net.Conn, d time.Duration) int {
+	n := 0
+	buf := make([]byte, 64<<10)
+	for {
+		nc.SetReadDeadline(time.Now().Add(d))
+		if _, err := nc.Read(buf); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+// A UDP peer whose reply failed to send is served again by a fresh Conn,
+// not by the closed one.
+func TestUDPPeerAfterWriteFailure(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	registerEcho(srv)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := &failingWrites{PacketConn: pc}
+	fw.fail.Store(1)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServePacket(fw) }()
+	defer func() {
+		srv.Close()
+		if err := <-errc; !errors.Is(err, binproto.ErrServerClosed) {
+			t.Errorf("ServePacket returned %v", err)
+		}
+	}()
+	nc := udpRaw(t, pc.LocalAddr().String())
+	frame, err := p.AppendFrame(nil, binproto.Typed(FixedBenchmark, fixedCodec, &fixedBench{7}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	// The reply failed to send once failingWrites has failed it: there is
+	// nothing to wait for.
+	waitFor(t, 10*time.Second, "the failed reply", func() bool { return fw.fail.Load() <= 0 })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		if countReplies(nc, 100*time.Millisecond) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the peer is never answered again after one failed write")
+		}
+	}
+}
+
+// Unknown types over UDP are answered NOT_FOUND only within the rate limits.
+func TestUDPUnknownTypeRateLimited(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p, RateLimit: binproto.RateLimit{ConnMessageRate: 1, Burst: time.Second}}
+	addr, _ := serveUDP(t, srv)
+	nc := udpRaw(t, addr)
+	const sent = 8
+	for range sent {
+		if _, err := nc.Write([]byte{0x00, 0x63}); err != nil { // type 99: unknown
+			t.Fatal(err)
+		}
+	}
+	// Every datagram was either answered or refused; then read the answers
+	// the server counted.
+	waitFor(t, 10*time.Second, "every datagram handled", func() bool {
+		st := srv.Stats()
+		return st.NotFound+st.RateLimited == sent
+	})
+	st := srv.Stats()
+	if st.NotFound == 0 || st.NotFound > 2 || st.RateLimited < sent-2 {
+		t.Errorf("%d NOT_FOUND replies, %d rate limited, to %d unknown-type datagrams at 1 message/s", st.NotFound, st.RateLimited, sent)
+	}
+	buf := make([]byte, 64<<10)
+	for i := range st.NotFound {
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := nc.Read(buf); err != nil || n != 2 || buf[0] != 0xFF || buf[1] != 0xFF {
+			t.Fatalf("NOT_FOUND reply %d: %x, %v", i, buf[:n], err)
+		}
+	}
+}

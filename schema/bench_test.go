@@ -145,7 +145,8 @@ func benchDynamic(b *testing.B, st *status, decode bool) {
 }
 
 // benchBinaryAppend uses binary.Append and binary.Decode on a struct; for
-// status, on the fixed header, with the string handled by hand.
+// status, on the fixed header, with the string handled by hand and checked
+// for UTF-8 both ways, as the other codecs do.
 func benchBinaryAppend(b *testing.B, st *status, decode bool) {
 	want := payloadOf(b, st)
 	buf := make([]byte, 0, 2048)
@@ -164,6 +165,10 @@ func benchBinaryAppend(b *testing.B, st *status, decode bool) {
 		buf, _ = binary.Append(nil, binary.BigEndian, &v)
 	case !decode:
 		for b.Loop() {
+			if !utf8.ValidString(st.Message) {
+				err = errBench
+				break
+			}
 			h := statusHeader{st.Code, uint32(len(st.Message))}
 			buf, err = binary.Append(buf[:0], binary.BigEndian, &h)
 			buf = append(buf, st.Message...)
@@ -173,7 +178,7 @@ func benchBinaryAppend(b *testing.B, st *status, decode bool) {
 		for b.Loop() {
 			var h statusHeader
 			n, derr := binary.Decode(want, binary.BigEndian, &h)
-			if derr == nil && uint64(h.Len) != uint64(len(want)-n) {
+			if derr == nil && (uint64(h.Len) != uint64(len(want)-n) || !utf8.Valid(want[n:])) {
 				derr = errBench
 			}
 			v, err = status{h.Code, string(want[n:])}, derr
@@ -187,7 +192,8 @@ func benchBinaryAppend(b *testing.B, st *status, decode bool) {
 }
 
 // benchBinaryWrite uses the reflection path binary.Write and binary.Read
-// over a bytes.Buffer and a bytes.Reader.
+// over a bytes.Buffer and a bytes.Reader; the status string is checked for
+// UTF-8 both ways, as the other codecs do.
 func benchBinaryWrite(b *testing.B, st *status, decode bool) {
 	want := payloadOf(b, st)
 	var w bytes.Buffer
@@ -213,6 +219,10 @@ func benchBinaryWrite(b *testing.B, st *status, decode bool) {
 	case !decode:
 		for b.Loop() {
 			w.Reset()
+			if !utf8.ValidString(st.Message) {
+				err = errBench
+				break
+			}
 			err = binary.Write(&w, binary.BigEndian, &statusHeader{st.Code, uint32(len(st.Message))})
 			w.WriteString(st.Message)
 		}
@@ -226,7 +236,9 @@ func benchBinaryWrite(b *testing.B, st *status, decode bool) {
 				break
 			}
 			msg := make([]byte, h.Len)
-			_, err = io.ReadFull(r, msg)
+			if _, err = io.ReadFull(r, msg); err == nil && !utf8.Valid(msg) {
+				err = errBench
+			}
 			v = status{h.Code, string(msg)}
 		}
 		out, _ = MustCodec[status]().AppendPayload(nil, &v)

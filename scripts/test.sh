@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of every module: gofmt, go vet (and a 32-bit vet and build
-# of the root module), the tests with the race detector, and each fuzz target
-# for a bounded budget (FUZZTIME, default 20000x executions: a count, not a
+# of the root module), the tests twice (once with the race detector, once
+# without: see below), and each fuzz target for a bounded budget (FUZZTIME, default 20000x executions: a count, not a
 # duration, because Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a duration expires mid-execution,
 # golang/go#75804; FUZZTIME=30s works too).
@@ -31,6 +31,19 @@ GOARCH=arm go build ./...
 for m in "${modules[@]}"; do
   echo "== go test -race ($m)"
   (cd "$m" && go test -race -count=1 -timeout 20m ./...)
+done
+
+# The race detector changes what the tests can check, so the whole suite runs
+# a second time without it (about 2 minutes on 2 cores, cold cache):
+#   - the allocation and buffer-reuse tests (testing.AllocsPerRun, pools) build
+#     only under //go:build !race (schema/alloc_test.go, batch_alloc_test.go,
+#     wire/pool_norace_test.go): the race run never compiles them;
+#   - the load tests scale down under the race detector (raceEnabled in
+#     race_on_test.go): TestHostileLoad runs 200 clients × 100 requests with
+#     -race and its full 500 × 200 here.
+for m in "${modules[@]}"; do
+  echo "== go test, no race detector ($m): alloc/pool tests, full-size load tests"
+  (cd "$m" && go test -count=1 -timeout 20m ./...)
 done
 
 echo "== fuzz targets, ${fuzztime} each"

@@ -16,7 +16,7 @@ import (
 // TestFrameReaderReusesLargeBuffers: back-to-back 1 MiB frames reuse the
 // buffer the previous one freed instead of regrowing one step by step.
 func TestFrameReaderReusesLargeBuffers(t *testing.T) {
-	f := reviewFraming()
+	f := growthFraming()
 	f.MaxPayload = 2 << 20
 	const size = 1 << 20
 	frame := []byte{0x00, 0x02, 0x00, 0x10, 0x00, 0x00}

@@ -131,7 +131,7 @@ func TestWrongServer(t *testing.T) {
 	if err := run([]string{"-addr", addr, "-checksum", "-timeout", "2s"}, &out); err == nil {
 		t.Fatalf("a checksum client passed against a plain server:\n%s", out.String())
 	}
-	if d := time.Since(start); d > 8*time.Second {
+	if d := time.Since(start); d > 30*time.Second { // a hang guard: without the timeout it never returns
 		t.Fatalf("run took %v with -timeout 2s", d)
 	}
 }

@@ -93,14 +93,26 @@ func TestWriterConcurrent(t *testing.T) {
 					}
 				}()
 			}
+			// A hang guard only: the reads end long before, at the latest
+			// at EOF once the client end is closed below.
+			server.SetReadDeadline(time.Now().Add(30 * time.Second))
 			got := make(chan error, 1)
 			go func() { got <- readRecords(server, writers, each) }()
 			wg.Wait()
-			if err := w.Wait(context.Background()); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := w.Wait(ctx); err != nil {
 				t.Fatal(err)
 			}
+			// Everything was written: close the client end, so that a
+			// dropped frame makes the reader fail at EOF instead of
+			// waiting forever for it.
+			client.Close()
 			if err := <-got; err != nil {
-				t.Fatal(err)
+				t.Fatalf("reading the records: %v", err)
+			}
+			if n, err := server.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("after the last record: %d bytes, %v; want io.EOF", n, err)
 			}
 			if w.Written() != uint64(total.Load()) || !w.Idle() {
 				t.Errorf("Written %d, want %d; idle %v", w.Written(), total.Load(), w.Idle())

@@ -245,7 +245,9 @@ func TestRunRejectsBadInput(t *testing.T) {
 
 func TestRunStopsOnCancel(t *testing.T) {
 	o := quickOptions(report.KindFixed, report.KindVariable)
-	o.Duration = 5 * time.Second
+	// Phases far longer than the test's bound: stopping within it can only
+	// be the cancellation (a hang guard, not a speed claim).
+	o.Duration = 10 * time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -253,7 +255,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run ignored cancellation")
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > time.Minute {
 		t.Fatalf("Run took %v to stop", d)
 	}
 }

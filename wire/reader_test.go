@@ -11,7 +11,7 @@ import (
 	"github.com/binproto/binproto/internal/bufpool"
 )
 
-func reviewFraming() *Framing {
+func growthFraming() *Framing {
 	h := MustParseFormat(">H")
 	return &Framing{
 		Header:   h,
@@ -24,7 +24,7 @@ func reviewFraming() *Framing {
 // buffer grows with the bytes received, not with the declared length.
 func TestFrameReaderGrowsWithBytesReceived(t *testing.T) {
 	emptyLargeBuffers() // no buffer freed by an earlier test to borrow
-	f := reviewFraming()
+	f := growthFraming()
 	// Type 2, declared length 1 MiB (the maximum), then 10 payload bytes.
 	data := []byte{0x00, 0x02, 0x00, 0x10, 0x00, 0x00}
 	data = append(data, make([]byte, 10)...)
@@ -53,7 +53,7 @@ func TestFrameReaderGrowsWithBytesReceived(t *testing.T) {
 // Frames of every size, delivered in reads of every size, still come out
 // whole and in order with the geometric growth.
 func TestFrameReaderGrowthRoundTrip(t *testing.T) {
-	f := reviewFraming()
+	f := growthFraming()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var stream []byte
 	var want [][]byte

@@ -41,7 +41,7 @@ func (c *failConn) SetWriteDeadline(time.Time) error { return nil }
 // A failed write's error, as returned then and later, wraps the write's
 // error, ErrWriterClosed and net.ErrClosed; ErrWriterClosed itself matches
 // net.ErrClosed.
-func TestReviewWriteErrorIsClosed(t *testing.T) {
+func TestWriterWriteErrorIsClosed(t *testing.T) {
 	if !errors.Is(ErrWriterClosed, net.ErrClosed) {
 		t.Error("errors.Is(ErrWriterClosed, net.ErrClosed) = false")
 	}
@@ -65,7 +65,7 @@ func TestReviewWriteErrorIsClosed(t *testing.T) {
 
 // Wait reports a writer that failed with frames unwritten, and does not
 // report one closed after everything was written.
-func TestReviewWaitReportsFailure(t *testing.T) {
+func TestWriterWaitReportsFailure(t *testing.T) {
 	ctx := context.Background()
 	w := NewWriter(&failConn{}, WriterOptions{})
 	if err := w.Send(ctx, []byte("lost")); err != nil {
@@ -90,7 +90,7 @@ func TestReviewWaitReportsFailure(t *testing.T) {
 
 // WaitRoom waits while the queue is over its bound; TryQueue queues nothing
 // (and does not run admit) then, and runs admit before queueing otherwise.
-func TestReviewWaitRoomTryQueue(t *testing.T) {
+func TestWriterWaitRoomTryQueue(t *testing.T) {
 	client, server := tcpPair(t)
 	w := NewWriter(client, WriterOptions{MaxQueued: 10})
 	ctx := context.Background()
@@ -160,7 +160,7 @@ func (c *vecConn) Write(b []byte) (int, error) { c.writes++; return len(b), nil 
 
 // The vector handed to WriteTo keeps its backing array from one flush to
 // the next.
-func TestReviewIovReused(t *testing.T) {
+func TestWriterIovReused(t *testing.T) {
 	vc := &vecConn{}
 	w := NewWriter(vc, WriterOptions{NoPool: true})
 	ctx := context.Background()
