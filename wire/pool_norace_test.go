@@ -43,7 +43,7 @@ func TestFrameReaderReusesLargeBuffers(t *testing.T) {
 // Frames of any size up to MaxPayload, 64 KiB payloads (frames just over
 // 64 KiB) included, are read without allocating once the pool is warm.
 func TestFrameReaderZeroAllocs(t *testing.T) {
-	f := reviewFraming()
+	f := growthFraming()
 	f.MaxPayload = 4 << 20
 	for _, size := range []int{0, 100, 4000, 60 << 10, 64 << 10, 64<<10 + 1, 200 << 10, 1 << 20, 4 << 20} {
 		frame, err := f.AppendFrame(nil, 2, bytes.Repeat([]byte{7}, size))
@@ -78,7 +78,7 @@ func TestFrameReaderZeroAllocs(t *testing.T) {
 // frame freed on the first serves the next frame on the second.
 func TestFrameReadersShareBuffers(t *testing.T) {
 	emptyLargeBuffers()
-	f := reviewFraming()
+	f := growthFraming()
 	frame, _ := f.AppendFrame(nil, 2, make([]byte, 64<<10))
 	a := NewFrameReader(&loopReader{data: frame, chunk: 1 << 30}, f, 0)
 	b := NewFrameReader(&loopReader{data: frame, chunk: 1 << 30}, f, 0)

@@ -26,7 +26,7 @@ func (r *loopReader) Read(p []byte) (int, error) {
 // reads of at most 64 KiB (a TCP connection's typical read), through
 // buffers taken from the shared pool.
 func BenchmarkFrameReader(b *testing.B) {
-	f := reviewFraming()
+	f := growthFraming()
 	f.MaxPayload = 4 << 20
 	for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {

@@ -36,7 +36,7 @@ type deadlines struct {
 	frameAt     time.Time // the current frame's deadline; zero: no frame begun
 	draining    bool
 	drainAt     time.Time
-	idleWaiting bool // a read waits for a frame with no idle deadline: requests in flight
+	idleWaiting bool      // a read waits for a frame with no idle deadline: requests in flight
 	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
 	gen         uint64    // counts direct reads, so that a late cancellation is ignored
 }
