@@ -379,7 +379,7 @@ func TestIdleTimeoutSparesInFlight(t *testing.T) {
 		return binproto.Msg(Status, f), err
 	})
 	addr, _ := serveTCP(t, srv)
-	cl := dial(t, p, addr, nil)
+	cl := dial(t, p, addr, &binproto.ClientOptions{AlwaysRead: true}) // Done reports the close while idle
 	ctx := testCtx(t, 5*time.Second)
 	var wg sync.WaitGroup
 	for i := range 3 {

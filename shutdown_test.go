@@ -200,7 +200,7 @@ func TestShutdownIdle(t *testing.T) {
 	ctx := testCtx(t, 5*time.Second)
 	var clients []*binproto.Client
 	for i := range 5 {
-		cl := dial(t, p, addr, nil)
+		cl := dial(t, p, addr, &binproto.ClientOptions{AlwaysRead: true}) // Done reports the close while idle
 		if err := checkStatusEcho(ctx, cl, i); err != nil {
 			t.Fatal(err)
 		}

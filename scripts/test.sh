@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check of every module: gofmt, go vet (and a 32-bit vet and build
 # of the root module), the tests twice (once with the race detector, once
-# without: see below), and each fuzz target for a bounded budget (FUZZTIME, default 20000x executions: a count, not a
-# duration, because Go 1.26's fuzz coordinator can report a spurious
+# without: see below), the root package's tests once more in the second
+# client read mode, and each fuzz target for a bounded budget (FUZZTIME,
+# default 20000x executions: a count, not a duration, because Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" when a duration expires mid-execution,
 # golang/go#75804; FUZZTIME=30s works too).
 # Usage: scripts/test.sh            (from anywhere in the repository)
@@ -45,6 +46,14 @@ for m in "${modules[@]}"; do
   echo "== go test, no race detector ($m): alloc/pool tests, full-size load tests"
   (cd "$m" && go test -count=1 -timeout 20m ./...)
 done
+
+# A client reads its connection in one of two modes (see Client in
+# client.go): the waiting caller reads its own reply (the default without push
+# handlers), or a goroutine reads all the time. The runs above use the modes
+# as the tests ask; this one runs every test of the root package with every
+# client in the always-reading mode, under the race detector.
+echo "== go test -race (.), every client always reading"
+BINPROTO_TEST_CLIENT_READ=always go test -race -count=1 -timeout 20m .
 
 echo "== fuzz targets, ${fuzztime} each"
 for f in $(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do
