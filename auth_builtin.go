@@ -376,7 +376,7 @@ func (hc HMACCredentials) Authenticate(ctx context.Context, cl *Client) error {
 
 // awaitOK sends req and checks that the reply is of type ok.
 func awaitOK(ctx context.Context, cl *Client, req Outgoing, ok MessageType) error {
-	k, err := cl.roundTrip(ctx, req, []MessageType{ok})
+	k, err := cl.roundTrip(ctx, req, []MessageType{ok}, nil, nil)
 	if err != nil {
 		return &wrapError{kind: ErrAuthFailed, err: err}
 	}

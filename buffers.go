@@ -1,54 +1,38 @@
 package binproto
 
-import "sync"
+import (
+	"sync/atomic"
 
-// Buffers for encoding outgoing frames, pooled on the fast path.
-var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// batchPool keeps the large buffers batches and large frames grow, so that
-// a stream of them does not regrow one for every call; sync.Pool drops them
-// when the garbage collector runs, so an idle program does not keep them.
-var batchPool sync.Pool
-
-// The largest buffers either pool keeps.
-const (
-	maxPooledSmall = 64 << 10
-	maxPooledBatch = 16 << 20
+	"github.com/binproto/binproto/internal/bufpool"
 )
 
-// getBuffer returns an empty buffer for a frame of about n bytes (0 when
-// unknown or small).
+// getBuffer returns an empty buffer for about n bytes (n may be 0): from the
+// shared pool of size classes on the fast path, so that frames of any size
+// up to MaxPayloadSize reuse their buffers.
 func getBuffer(p *Protocol, n int) *[]byte {
+	n = max(n, bufpool.MinSize)
 	if p.cfg.DisableFastPath {
-		b := make([]byte, 0, max(n, 512))
+		b := make([]byte, 0, n)
 		return &b
 	}
-	if n > maxPooledSmall {
-		return getBatchBuffer(p)
-	}
-	return bufferPool.Get().(*[]byte)
+	return bufpool.Shared.Get(n)
 }
 
-// getBatchBuffer returns a buffer for many frames: a large one kept from an
-// earlier batch when there is one.
-func getBatchBuffer(p *Protocol) *[]byte {
-	if !p.cfg.DisableFastPath {
-		if b, ok := batchPool.Get().(*[]byte); ok {
-			return b
-		}
-	}
-	return getBuffer(p, 0)
-}
-
+// putBuffer returns b to the pool.
 func putBuffer(p *Protocol, b *[]byte) {
-	if p.cfg.DisableFastPath {
-		return
+	if !p.cfg.DisableFastPath {
+		bufpool.Shared.Put(b)
 	}
-	*b = (*b)[:0]
-	switch c := cap(*b); {
-	case c <= maxPooledSmall:
-		bufferPool.Put(b)
-	case c <= maxPooledBatch:
-		batchPool.Put(b)
+}
+
+// sizeHint remembers the size of the last buffer a kind of frame needed, so
+// that the next one is taken from the right class instead of regrown.
+type sizeHint struct{ n atomic.Int64 }
+
+func (h *sizeHint) get() int { return int(h.n.Load()) }
+
+func (h *sizeHint) set(n int) {
+	if int64(n) != h.n.Load() {
+		h.n.Store(int64(n))
 	}
 }

@@ -90,6 +90,8 @@ type Client struct {
 	shut    atomic.Bool // Close was called
 	inPush  atomic.Bool // a push handler is running on the read goroutine
 	warned  sync.Map    // message types already warned of as undeclared pushes
+
+	reqSize, batchSize sizeHint // the last request and batch sizes
 }
 
 // call is one request awaiting its reply.
@@ -99,8 +101,29 @@ type call struct {
 	reqType MessageType
 	accept  []MessageType // the reply types, when not the protocol's (authentication)
 	typ     MessageType
-	payload *[]byte // the reply payload, owned by the call
+	payload *[]byte // the reply payload, owned by the call (unless dec decodes it)
 	err     error
+
+	// dec, when set, decodes the reply into dst on the reading goroutine,
+	// straight from the read buffer (RequestTyped); decErr is its error.
+	dec    replyDecoder
+	dst    any
+	decErr error
+}
+
+// replyDecoder decodes a reply payload into dst; implementations are
+// pointer-shaped, so storing one in a call does not allocate.
+type replyDecoder interface {
+	decodeReply(p *Protocol, t MessageType, payload []byte, dst any) error
+}
+
+type typedDecoder[T any] struct{ c *Codec[T] }
+
+func (d typedDecoder[T]) decodeReply(p *Protocol, t MessageType, payload []byte, dst any) error {
+	if err := p.checkCodec(t, d.c.Structure()); err != nil {
+		return err
+	}
+	return d.c.DecodePayload(payload, dst.(*T))
 }
 
 // waiting reports whether k still waits for its reply.
@@ -237,7 +260,7 @@ func (cl *Client) Send(ctx context.Context, out Outgoing) error {
 // write (one datagram each over UDP). Nothing is sent if any fails to
 // encode, or if ctx is already done. It returns once the batch is written.
 func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
-	buf := getBatchBuffer(cl.proto)
+	buf := getBuffer(cl.proto, cl.batchSize.get())
 	defer putBuffer(cl.proto, buf)
 	b := (*buf)[:0]
 	var err error
@@ -247,6 +270,7 @@ func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
 		}
 	}
 	*buf = b
+	cl.batchSize.set(len(b))
 	return cl.sendFrames(ctx, b, len(outs))
 }
 
@@ -254,7 +278,7 @@ func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
 // by c into one buffer and written at once: the fast path for streams of
 // small fixed-size messages.
 func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Codec[T], vs []T) error {
-	buf := getBatchBuffer(cl.proto)
+	buf := getBuffer(cl.proto, cl.batchSize.get())
 	defer putBuffer(cl.proto, buf)
 	b := (*buf)[:0]
 	var err error
@@ -264,6 +288,7 @@ func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Co
 		}
 	}
 	*buf = b
+	cl.batchSize.set(len(b))
 	return cl.sendFrames(ctx, b, len(vs))
 }
 
@@ -303,7 +328,7 @@ func (cl *Client) usable() error {
 // reply of a type out's type does not accept (Config.Replies) is an
 // *UnexpectedReplyError. The returned message owns its payload.
 func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
-	k, err := cl.roundTrip(ctx, out, nil)
+	k, err := cl.roundTrip(ctx, out, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -315,22 +340,26 @@ func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
 // RequestTyped sends out and decodes the reply into resp with codec c,
 // returning the reply's type. Errors are as for Request; a reply of a type
 // whose structure does not match c is ErrStructureMismatch.
+//
+// The reply is decoded into resp on the goroutine that reads it, straight
+// from the read buffer. A []byte field of resp that already has an array
+// is decoded into that array (as encoding/json does with slices), so a
+// caller that reuses resp does not allocate; set it to nil first to get a
+// fresh one.
 func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec[T], resp *T) (MessageType, error) {
-	k, err := cl.roundTrip(ctx, out, nil)
+	k, err := cl.roundTrip(ctx, out, nil, typedDecoder[T]{c}, resp)
 	if err != nil {
 		return 0, err
 	}
-	defer cl.release(k)
-	if err := cl.proto.checkCodec(k.typ, c.Structure()); err != nil {
-		return k.typ, err
-	}
-	return k.typ, c.DecodePayload(*k.payload, resp)
+	t, err := k.typ, k.decErr
+	cl.release(k)
+	return t, err
 }
 
 // roundTrip queues out, registers a call for its reply (of a type in
 // accept, or of one the protocol declares when accept is nil) and waits
 // for it.
-func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType) (*call, error) {
+func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any) (*call, error) {
 	if err := cl.usable(); err != nil {
 		return nil, err
 	}
@@ -341,41 +370,43 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageT
 		cl.udpMu.Lock()
 		defer cl.udpMu.Unlock()
 	}
-	buf := getBuffer(cl.proto, 0)
+	buf := getBuffer(cl.proto, cl.reqSize.get())
 	defer putBuffer(cl.proto, buf)
 	b, err := cl.proto.AppendFrame((*buf)[:0], out)
 	*buf = b
 	if err != nil {
 		return nil, err
 	}
+	cl.reqSize.set(len(b))
 	k := callPool.Get().(*call)
-	k.reqType, k.accept, k.err = out.Type, accept, nil
+	k.reqType, k.accept, k.err, k.dec, k.dst, k.decErr = out.Type, accept, nil, dec, dst, nil
 	k.state.Store(callWaiting)
 
 	// Room is waited for holding no lock: the read goroutine, which frees
 	// room by letting the server go on reading, needs cl.mu to match
-	// replies. TryQueue then appends k to pending under the writer's lock,
-	// so that pending is in the order of the frames on the wire. The loop
-	// goes round when others filled the room first.
+	// replies. TryWrite then appends k to pending under the writer's lock,
+	// so that pending is in the order of the frames on the wire, and writes
+	// the frame straight from b when the writer is idle. The loop goes
+	// round when others filled the room first. A write that fails once k is
+	// queued closes the connection, which fails k.
 	w := cl.conn.e.Writer()
-	var flush bool
 	for queued := false; !queued && err == nil; {
 		if err = w.WaitRoom(ctx, len(b)); err == nil {
-			queued, flush, err = w.TryQueue(b, func() error { return cl.addCall(k) })
+			queued, err = w.TryWrite(b, func() error { return cl.addCall(k) })
+			if queued {
+				err = nil
+			}
 		}
 	}
 	if err != nil {
 		if errors.Is(err, ErrConnClosed) {
 			err = cl.connErr(err)
 		}
+		k.dec, k.dst = nil, nil
 		callPool.Put(k)
 		return nil, err
 	}
 	cl.stats.Sent(len(b))
-	if flush {
-		// A failed flush closes the connection, which fails k.
-		w.Flush()
-	}
 	return cl.wait(ctx, k)
 }
 
@@ -447,6 +478,7 @@ func (cl *Client) release(k *call) {
 		putBuffer(cl.proto, k.payload)
 		k.payload = nil
 	}
+	k.dec, k.dst = nil, nil
 	callPool.Put(k)
 }
 
@@ -556,13 +588,19 @@ func (cc *clientConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 func (cl *Client) deliver(k *call, t MessageType, payload []byte) {
 	if !k.state.CompareAndSwap(callWaiting, callTaken) {
 		if !cl.udp {
+			k.dec, k.dst = nil, nil
 			callPool.Put(k) // abandoned: its reply is dropped here
 		}
 		return
 	}
 	k.typ = t
-	k.payload = getBuffer(cl.proto, len(payload))
-	*k.payload = append(*k.payload, payload...)
+	switch {
+	case k.dec != nil && t != cl.proto.cfg.NotFoundType:
+		k.decErr = k.dec.decodeReply(cl.proto, t, payload, k.dst)
+	case k.dec == nil:
+		k.payload = getBuffer(cl.proto, len(payload))
+		*k.payload = append(*k.payload, payload...)
+	}
 	k.done <- struct{}{}
 }
 
@@ -572,6 +610,7 @@ func (cl *Client) fail(k *call, err error) {
 		k.err = err
 		k.done <- struct{}{}
 	} else if !cl.udp {
+		k.dec, k.dst = nil, nil
 		callPool.Put(k)
 	}
 }

@@ -25,9 +25,10 @@ type Conn struct {
 	sec   *connSec // a server connection's auth and rate-limit state, or nil
 
 	// Owned by the read goroutine: the message handed to sequential
-	// handlers and the buffer their replies are encoded into.
+	// handlers and the buffer their replies are encoded into (nil between
+	// large replies, which give theirs back to the pool).
 	msg   Message
-	reply []byte
+	reply *[]byte
 }
 
 // newConn makes the Conn of nc with the engine options o, dispatching to d
@@ -162,9 +163,12 @@ func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, 
 
 // handle runs h for the frame on the read goroutine and writes its reply.
 func (c *Conn) handle(h Handler, fr wire.Frame) error {
+	if c.reply == nil {
+		c.reply = getBuffer(c.proto, 0)
+	}
 	m := &c.msg
-	if m.Conn != c || m.replyBuf != &c.reply { // first use, or set by other code
-		*m = Message{Conn: c, proto: c.proto, replyBuf: &c.reply}
+	if m.Conn != c || m.replyBuf != c.reply { // first use, or set by other code
+		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply}
 	}
 	m.Type, m.Payload = MessageType(fr.Type), fr.Payload
 	out, err := c.serve(c.Context(), h, m)
@@ -172,14 +176,15 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 	if err != nil || !out.ok {
 		return err
 	}
-	if err := c.encodeReply(&c.reply, out); err != nil {
+	if err := c.encodeReply(c.reply, out); err != nil {
 		return err
 	}
-	err = c.e.Writer().Write(c.Context(), c.reply)
+	err = c.e.Writer().Write(c.Context(), *c.reply)
 	if err == nil {
-		c.stats.Sent(len(c.reply))
+		c.stats.Sent(len(*c.reply))
 	}
-	if cap(c.reply) > maxKeptReply {
+	if cap(*c.reply) > maxKeptReply {
+		putBuffer(c.proto, c.reply)
 		c.reply = nil
 	}
 	return engine.Close(CloseWriteError, err)

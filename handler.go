@@ -78,8 +78,12 @@ type typedHandler[T any] struct {
 	pool  sync.Pool
 }
 
+// maxKeptDecode bounds the []byte arrays a pooled handler value keeps.
+const maxKeptDecode = 1 << 20
+
 // NewTypedHandler returns a Handler that decodes each message into a T with
-// codec c and calls fn. Values are pooled: fn must not keep msg.
+// codec c and calls fn. Values are pooled, and their []byte fields' arrays
+// reused: fn must not keep msg, nor the slices in it.
 func NewTypedHandler[T any](c *Codec[T], fn TypedHandlerFunc[T]) Handler {
 	return &typedHandler[T]{codec: c, fn: fn, pool: sync.Pool{New: func() any { return new(T) }}}
 }
@@ -92,8 +96,8 @@ func (h *typedHandler[T]) get() *T {
 }
 
 func (h *typedHandler[T]) put(v *T) {
-	var zero T
-	*v = zero
+	// The []byte arrays of v are kept for the next message to decode into.
+	h.codec.Reset(v, maxKeptDecode)
 	if !h.spare.CompareAndSwap(nil, v) {
 		h.pool.Put(v)
 	}

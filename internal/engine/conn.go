@@ -274,6 +274,9 @@ func (c *Conn) finish(err error) {
 			}
 		}
 		c.Close(reason, err)
+		if c.rd != nil {
+			c.rd.Release()
+		}
 		c.ordered.wait()
 		c.opts.Counters.Closed(c.reason)
 		c.d.Closed(c, c.reason, err)

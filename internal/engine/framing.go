@@ -28,6 +28,9 @@ type FrameReader interface {
 	// SetMaxPayload lowers or restores the largest payload accepted (a
 	// connection that has not authenticated yet gets a lower one).
 	SetMaxPayload(n int)
+	// Release gives the read buffer back to its pool when nothing is
+	// buffered (or reading failed).
+	Release() bool
 }
 
 // Compatible is the framing of the Python package binary_protocol (see
