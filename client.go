@@ -297,7 +297,7 @@ func (cl *Client) sendFrames(ctx context.Context, b []byte, n int) error {
 	if err := cl.usable(); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := doneErr(ctx); err != nil {
 		return err
 	}
 	if !cl.udp {
@@ -363,7 +363,7 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageT
 	if err := cl.usable(); err != nil {
 		return nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := doneErr(ctx); err != nil {
 		return nil, err // a done context sends nothing
 	}
 	if cl.udp {

@@ -27,8 +27,9 @@ type Conn struct {
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between
 	// large replies, which give theirs back to the pool).
-	msg   Message
-	reply *[]byte
+	msg       Message
+	reply     *[]byte
+	replySize int // the size of the last reply, to take the next buffer from the right class
 }
 
 // newConn makes the Conn of nc with the engine options o, dispatching to d
@@ -97,7 +98,7 @@ func (c *Conn) TLSState() (tls.ConnectionState, bool) {
 // queued so far was written. An encoding error fails this call only; the
 // connection stays up.
 func (c *Conn) Send(ctx context.Context, out Outgoing) error {
-	if err := ctx.Err(); err != nil {
+	if err := doneErr(ctx); err != nil {
 		return err
 	}
 	n, err := c.e.Writer().SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.proto.AppendFrame(dst, out) })
@@ -164,7 +165,7 @@ func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, 
 // handle runs h for the frame on the read goroutine and writes its reply.
 func (c *Conn) handle(h Handler, fr wire.Frame) error {
 	if c.reply == nil {
-		c.reply = getBuffer(c.proto, 0)
+		c.reply = getBuffer(c.proto, c.replySize)
 	}
 	m := &c.msg
 	if m.Conn != c || m.replyBuf != c.reply { // first use, or set by other code
@@ -179,6 +180,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 	if err := c.encodeReply(c.reply, out); err != nil {
 		return err
 	}
+	c.replySize = len(*c.reply)
 	err = c.e.Writer().Write(c.Context(), *c.reply)
 	if err == nil {
 		c.stats.Sent(len(*c.reply))
@@ -228,4 +230,15 @@ func (c *Conn) encodeReply(buf *[]byte, out Outgoing) error {
 		return engine.Close(CloseHandlerError, err)
 	}
 	return nil
+}
+
+// doneErr returns ctx's error if it is done: a check cheaper than ctx.Err
+// on the hot path, where the context is usually not done.
+func doneErr(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
 }

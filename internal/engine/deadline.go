@@ -33,7 +33,7 @@ type deadlines struct {
 
 	mu          sync.Mutex
 	set         time.Time // the read deadline set on nc; zero: none
-	frameAt     time.Time // the current frame's deadline; zero: no frame begun
+	frameAt     time.Time // the current frame's deadline; zero: no frame begun; the reader's alone
 	draining    bool
 	drainAt     time.Time
 	idleWaiting bool      // a read waits for a frame with no idle deadline: requests in flight
@@ -77,11 +77,12 @@ func (d *deadlines) beforeRead(partial bool) {
 	}
 }
 
-// frameDone ends the whole-frame deadline of the frame just read.
+// frameDone ends the whole-frame deadline of the frame just read. Only the
+// reader touches frameAt, so it takes no lock.
 func (d *deadlines) frameDone() {
-	d.mu.Lock()
-	d.frameAt = time.Time{}
-	d.mu.Unlock()
+	if !d.frameAt.IsZero() {
+		d.frameAt = time.Time{}
+	}
 }
 
 // rearmIdle arms the idle deadline that beforeRead held back while requests

@@ -93,8 +93,7 @@ func (c *Conn) lead(ctx context.Context, waiting func() bool) error {
 			return nil
 		}
 	}
-	stop := c.dl.callStart(ctx)
-	defer stop()
+	defer c.dl.callEnd(c.dl.callStart(ctx))
 	for waiting() {
 		fr, err := c.rd.ReadFrame()
 		if err != nil {
@@ -130,11 +129,11 @@ func (c *Conn) Stop(r Reason, err error) {
 // callStart bounds the reads of a direct reader by its caller's context:
 // by the context's deadline, set as the read deadline (no timer, no
 // allocation), or, for a context cancelled without a deadline, by a
-// context.AfterFunc that moves the read deadline to the past. The returned
-// function ends that bound.
-func (d *deadlines) callStart(ctx context.Context) (stop func()) {
+// context.AfterFunc that moves the read deadline to the past, whose stop
+// function it returns. callEnd ends the bound.
+func (d *deadlines) callStart(ctx context.Context) (stop func() bool) {
 	if ctx.Done() == nil {
-		return func() {}
+		return nil
 	}
 	d.mu.Lock()
 	d.gen++
@@ -142,10 +141,10 @@ func (d *deadlines) callStart(ctx context.Context) (stop func()) {
 	if at, ok := ctx.Deadline(); ok {
 		d.callAt = at
 		d.mu.Unlock()
-		return d.callEnd
+		return nil
 	}
 	d.mu.Unlock()
-	cancel := context.AfterFunc(ctx, func() {
+	return context.AfterFunc(ctx, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.gen == gen {
@@ -153,14 +152,13 @@ func (d *deadlines) callStart(ctx context.Context) (stop func()) {
 			d.setLocked(d.callAt)
 		}
 	})
-	return func() {
-		cancel()
-		d.callEnd()
-	}
 }
 
-// callEnd ends the bound callStart set.
-func (d *deadlines) callEnd() {
+// callEnd ends the bound callStart set; stop is what callStart returned.
+func (d *deadlines) callEnd(stop func() bool) {
+	if stop != nil {
+		stop()
+	}
 	d.mu.Lock()
 	d.gen++
 	d.callAt = time.Time{}
