@@ -181,7 +181,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		return err
 	}
 	c.replySize = len(*c.reply)
-	err = c.e.Writer().Write(c.Context(), *c.reply)
+	err = c.e.Reply(c.Context(), *c.reply)
 	if err == nil {
 		c.stats.Sent(len(*c.reply))
 	}

@@ -30,6 +30,9 @@ import (
 //	impl:    binproto, rawtcp
 //	pattern: pingpong1  one client, sequential request/response (time/op = one round trip)
 //	         pingpong64 64 clients, each on its own connection, round trips split among them
+//	         shared64   64 goroutines sharing one binproto client (pipelined on one
+//	                    connection); rawtcp, which cannot share a connection, runs
+//	                    pingpong64 under this name, the floor the sharing client is held to
 //	         stream     one-way messages as fast as possible until the server has counted b.N
 //	message: sensor (16-byte fixed payload), status100 and status1k (">I" + str of 100 / 1024 bytes),
 //	         blob64k (bytes of 64 KiB: a frame just over 64 KiB)
@@ -50,7 +53,7 @@ func BenchmarkTransport(b *testing.B) {
 	}{{"binproto", benchBinproto}, {"rawtcp", benchRaw}}
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
-			for _, pattern := range []string{"pingpong1", "pingpong64", "stream"} {
+			for _, pattern := range []string{"pingpong1", "pingpong64", "shared64", "stream"} {
 				b.Run(pattern, func(b *testing.B) {
 					for _, m := range benchMsgs {
 						b.Run(m.name, func(b *testing.B) {
@@ -224,6 +227,25 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 			st status
 		}, clients)
 		splitN(b, clients, func(g int) error { return roundTrip(cls[g], &outs[g].s, &outs[g].st) })
+	case "shared64":
+		outs := make([]struct {
+			s    sensor
+			st   status
+			blob benchData
+		}, 64)
+		splitN(b, 64, func(g int) error {
+			if m.typ != Benchmark {
+				return roundTrip(cls[0], &outs[g].s, &outs[g].st)
+			}
+			out := &outs[g].blob
+			if _, err := binproto.RequestTyped(ctx, cls[0], binproto.Typed(Benchmark, benchCodec, &blobIn), benchCodec, out); err != nil {
+				return err
+			}
+			if len(out.Data) != len(blobIn.Data) {
+				return fmt.Errorf("blob reply of %d bytes, want %d", len(out.Data), len(blobIn.Data))
+			}
+			return nil
+		})
 	case "stream":
 		out := binproto.Typed(SensorData, sensorCodec, &sIn)
 		if m.typ == Status {
@@ -353,6 +375,9 @@ func benchRaw(b *testing.B, pattern string, m benchMsg) {
 			close(done)
 		}
 	})
+	if pattern == "shared64" {
+		pattern = "pingpong64" // a raw connection cannot be shared
+	}
 	clients := 1
 	if pattern == "pingpong64" {
 		clients = 64

@@ -370,3 +370,15 @@ func (c *Conn) linger() {
 		}
 	}
 }
+
+// Reply writes the reply of a handler run by the reader. While more of the
+// peer's frames are at hand (pipelined requests), the reply is queued and
+// written in the background, so that the replies to a burst of requests are
+// coalesced into few writes while the reader goes on; otherwise it is
+// written at once, straight from frame. Called by the reader.
+func (c *Conn) Reply(ctx context.Context, frame []byte) error {
+	if c.rd != nil && c.rd.Buffered() > 0 && !c.opts.NoFastPath {
+		return c.w.Send(ctx, frame)
+	}
+	return c.w.Write(ctx, frame)
+}
