@@ -262,16 +262,16 @@ func (c *Conn) finish(err error) {
 		reason := classify(err, buffered, c.dl.isDraining())
 		switch reason {
 		case ReasonShutdown, ReasonPeer:
-			c.ordered.wait()
-			if c.w.Wait(c.ctx) == nil && reason == ReasonShutdown {
-				c.linger()
-			}
+			c.ordered.wait() // graceful: running handlers finish
 		case ReasonUnknownType:
 			c.ordered.wait()
-			c.d.UnknownType(c)
-			if c.w.Wait(c.ctx) == nil {
-				c.linger()
-			}
+			c.d.UnknownType(c) // the peer's last word: NOT_FOUND
+		}
+		// The replies to the frames read before the end go out first
+		// (within the write timeout; at once if the connection was
+		// closed): some may have been queued in the background (Reply).
+		if c.w.Wait(c.ctx) == nil && (reason == ReasonShutdown || reason == ReasonUnknownType) {
+			c.linger()
 		}
 		c.Close(reason, err)
 		if c.rd != nil {
