@@ -145,7 +145,6 @@ type connSec struct {
 	next      AuthStep
 	stopTimer func() bool // stops the authentication timeout
 	rate      *rateState  // per-connection buckets, or nil
-	guard     udpGuard    // UDP: reused per datagram
 }
 
 // pendingAuth reports whether frames must still go to the authenticator.

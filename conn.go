@@ -21,7 +21,8 @@ type Conn struct {
 	proto *Protocol
 	log   *slog.Logger
 	stats *engine.Counters
-	srv   *Server  // the server of a server connection, or nil
+	srv      *Server  // the server of a server connection, or nil
+	datagram bool     // one frame per datagram (a UDP client, or a packet server's peer)
 	sec   *connSec // a server connection's auth and rate-limit state, or nil
 
 	// Owned by the read goroutine: the message handed to sequential
@@ -37,6 +38,7 @@ type Conn struct {
 func newConn(p *Protocol, nc net.Conn, o *engine.Options, d func(*Conn) engine.Dispatcher) *Conn {
 	c := &Conn{proto: p, log: o.Logger, stats: o.Counters}
 	c.e = engine.NewConn(context.WithValue(context.Background(), connKey{}, c), nc, o, d(c))
+	c.datagram = c.e.Datagram()
 	return c
 }
 

@@ -106,20 +106,18 @@ func (s *Server) secClosed(c *Conn) {
 	}
 }
 
-// screen runs before a frame is dispatched: a frame that arrives before
-// the connection has authenticated goes to the authenticator; then the rate
-// limits and the type's validator apply. done reports that the frame was
-// consumed here (err, if not nil, closes the connection).
+// screen runs before a frame is dispatched, over TCP, TLS and UDP alike: a
+// frame that arrives before the connection has authenticated goes to the
+// authenticator; then the rate limits and the type's validator apply. done
+// reports that the frame was consumed here (err, if not nil, closes the
+// connection).
 func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, err error) {
 	if c.sec.pendingAuth() {
 		return true, s.authFrame(c, fr)
 	}
-	if c.sec != nil && (c.sec.rate != nil || c.sec.ip != nil) {
-		if !allowFrame(c.sec.rate, c.sec.ip, fr.Len) {
-			s.stats.RateLimited.Add(1)
-			cause := fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.RemoteAddr())
-			return true, s.refuse(c, fr, &s.RateLimit.OnExceed, cause, CloseRateLimit)
-		}
+	if !s.allowFrame(c, fr.Len) {
+		cause := fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.RemoteAddr())
+		return true, s.refuse(c, fr, &s.RateLimit.OnExceed, cause, CloseRateLimit)
 	}
 	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil {
 		c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
@@ -133,17 +131,38 @@ func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, err error) {
 	return false, nil
 }
 
-// refuse handles a refused frame as r says.
+// allowFrame charges a frame of n bytes from c to the rate limits, and
+// reports whether it is within them; one that is not is counted in
+// RateLimited. A UDP peer's address is looked up per datagram: it holds no
+// connection slot in the address table.
+func (s *Server) allowFrame(c *Conn, n int) bool {
+	sec := c.sec
+	if sec == nil || (sec.rate == nil && sec.ip == nil && !(c.datagram && s.sec.ips != nil)) {
+		return true
+	}
+	ip := sec.ip
+	if c.datagram && s.sec.ips != nil {
+		if key, ok := ipKey(c.RemoteAddr()); ok {
+			ip = s.sec.ips.lookup(key, timeNow())
+		}
+	}
+	if !allowFrame(sec.rate, ip, n) {
+		s.stats.RateLimited.Add(1)
+		return false
+	}
+	return true
+}
+
+// refuse handles a refused frame as r says. Over UDP, where there is no
+// connection to close, ActionClose drops the datagram.
 func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason CloseReason) error {
 	switch {
 	case r.Action == ActionDrop:
 		return nil
 	case r.Action == ActionReply && r.Reply != nil:
-		h := refusalHandler{reply: r.Reply, cause: cause}
-		if s.MaxConcurrentHandlers > 1 {
-			return c.handleConcurrent(h, fr, s.MaxConcurrentHandlers)
-		}
-		return c.handle(h, fr)
+		return s.run(c, refusalHandler{reply: r.Reply, cause: cause}, fr)
+	case c.datagram:
+		return nil
 	}
 	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.RemoteAddr(), "err", cause)
 	return engine.Close(reason, cause)
@@ -184,61 +203,23 @@ func (s *Server) checkAuth() error {
 	return nil
 }
 
-// screenPacket applies the rate limits and validator to a datagram of size
-// n from the peer c, and returns the handler to run (nil: drop it). Unless
-// AllowUDPAmplification is set, the handler is wrapped so that a reply
-// larger than the request is dropped.
-func (s *Server) screenPacket(c *Conn, fr wire.Frame, n int, h Handler) Handler {
-	if !s.allowPacket(c, fr.Len) {
-		h = s.packetRefusal(&s.RateLimit.OnExceed, fmt.Errorf("%w: message type %d from %v", ErrRateLimited, fr.Type, c.RemoteAddr()))
+// secPacket gives a new UDP peer its rate-limit state.
+func (s *Server) secPacket(c *Conn) {
+	s.secInit()
+	c.sec = &connSec{}
+	if s.sec.connRate {
+		c.sec.rate = s.newRateState()
 	}
-	if v := s.sec.validators.lookup(MessageType(fr.Type)); v != nil && h != nil {
-		m := Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
-		if err := validate(v, &m); err != nil {
-			s.stats.Invalid.Add(1)
-			h = s.packetRefusal(&s.OnInvalid, err)
-		}
-	}
-	if h == nil || s.AllowUDPAmplification {
+}
+
+// guardPacket wraps h, the handler of a datagram of n bytes, so that a
+// reply larger than the request is dropped, unless AllowUDPAmplification
+// is set.
+func (s *Server) guardPacket(c *Conn, h Handler, n int) Handler {
+	if s.AllowUDPAmplification {
 		return h
 	}
-	c.sec.guard = udpGuard{s: s, h: h, limit: n}
-	return &c.sec.guard
-}
-
-// allowPacket charges a datagram of n bytes from the peer c to the rate
-// limits, and reports whether it is within them; one that is not is counted
-// in RateLimited.
-func (s *Server) allowPacket(c *Conn, n int) bool {
-	if c.sec == nil {
-		c.sec = &connSec{}
-		if s.sec.connRate {
-			c.sec.rate = s.newRateState()
-		}
-	}
-	if c.sec.rate == nil && s.sec.ips == nil {
-		return true
-	}
-	var ip *ipEntry
-	if s.sec.ips != nil {
-		if key, ok := ipKey(c.RemoteAddr()); ok {
-			ip = s.sec.ips.lookup(key, timeNow())
-		}
-	}
-	if !allowFrame(c.sec.rate, ip, n) {
-		s.stats.RateLimited.Add(1)
-		return false
-	}
-	return true
-}
-
-// packetRefusal returns the handler of a refused datagram, or nil to drop
-// it (ActionClose drops too: there is no connection to close).
-func (s *Server) packetRefusal(r *Refusal, cause error) Handler {
-	if r.Action == ActionReply && r.Reply != nil {
-		return refusalHandler{reply: r.Reply, cause: cause}
-	}
-	return nil
+	return &udpGuard{s: s, h: h, limit: n}
 }
 
 // udpGuard runs a handler for a datagram and drops its reply when it is

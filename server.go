@@ -321,6 +321,16 @@ func (sc *serverConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 	if h == nil {
 		h = NotFoundHandler
 	}
+	return s.run(c, h, fr)
+}
+
+// run runs h for the frame: on the read goroutine, or concurrently with
+// the connection's other handlers when MaxConcurrentHandlers allows. The
+// handler of a datagram is guarded against amplification.
+func (s *Server) run(c *Conn, h Handler, fr wire.Frame) error {
+	if c.datagram {
+		h = s.guardPacket(c, h, fr.Len)
+	}
 	if s.MaxConcurrentHandlers > 1 {
 		return c.handleConcurrent(h, fr, s.MaxConcurrentHandlers)
 	}

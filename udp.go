@@ -59,7 +59,9 @@ type packetPeers struct {
 // maxPacketPeers bounds the per-address Conns a packet server keeps.
 const maxPacketPeers = 1024
 
-// serve handles the datagram b from addr.
+// serve handles the datagram b from addr: parsed, then dispatched as a TCP
+// frame is (screening, handler), its handler's error logged, never closing
+// anything.
 func (pp *packetPeers) serve(b []byte, addr net.Addr) {
 	s := pp.s
 	fr, perr := s.Protocol.framing.ParseExact(b)
@@ -67,11 +69,11 @@ func (pp *packetPeers) serve(b []byte, addr net.Addr) {
 		s.stats.DatagramsDropped.Add(1)
 		s.logger().Debug("binproto: datagram dropped", "from", addr, "err", perr)
 		var unknown *wire.UnknownTypeError
-		if errors.As(perr, &unknown) && s.allowPacket(pp.peer(addr), len(b)) {
+		if errors.As(perr, &unknown) && s.allowFrame(pp.peer(addr), len(b)) {
 			// A datagram delimits its frame, so unlike TCP the
 			// connection survives: answer NOT_FOUND as Python does,
-			// within the rate limits (security.go). The header alone
-			// is never larger than the request.
+			// within the rate limits. The header alone is never larger
+			// than the request.
 			nf := s.Protocol.framing.AppendNotFound(b[:0])
 			if _, err := pp.pc.WriteTo(nf, addr); err == nil {
 				s.stats.NotFound.Add(1)
@@ -82,18 +84,7 @@ func (pp *packetPeers) serve(b []byte, addr net.Addr) {
 	}
 	c := pp.peer(addr)
 	s.stats.Received(fr.Len)
-	if MessageType(fr.Type) == s.Protocol.cfg.NotFoundType {
-		return
-	}
-	h, _ := s.handlers.lookup(MessageType(fr.Type))
-	if h == nil {
-		h = NotFoundHandler
-	}
-	// Rate limits, validators, no amplification (security.go).
-	if h = s.screenPacket(c, fr, len(b), h); h == nil {
-		return
-	}
-	if err := c.handle(h, fr); err != nil {
+	if err := (*serverConn)(c).Dispatch(c.e, fr); err != nil {
 		s.logger().Info("binproto: datagram not answered", "from", addr, "err", err)
 	}
 }
@@ -114,6 +105,7 @@ func (pp *packetPeers) peer(addr net.Addr) *Conn {
 	}
 	c := newConn(pp.s.Protocol, &engine.PacketPeer{PC: pp.pc, Addr: addr}, pp.s.udpOpts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
 	c.srv = pp.s
+	pp.s.secPacket(c)
 	pp.m[key] = c
 	return c
 }

@@ -2,12 +2,12 @@
 // any one framing: Writer, a coalescing, bounded frame writer that any
 // goroutine may use, and BurstReader, which batches the reads of the single
 // goroutine that reads a connection. The read loop itself, with its
-// deadlines (idle, whole-frame, drain), lives in the root package's conn.go.
+// deadlines (idle, whole-frame, drain), lives in internal/engine.
 //
 // Ownership: one goroutine at a time reads a connection and owns the frame
 // reader, its buffer and the BurstReader under it: a server connection's
 // read loop, or on a client the holder of the read token (a caller waiting
-// for its reply, or the background reader). Writes need no
+// for its reply, or the background reader; see internal/engine). Writes need no
 // goroutine of their own: the goroutine whose frame finds the writer idle
 // becomes the flusher (or, for Writer.Send, a goroutine started for the
 // burst), writes everything queued so far in one vectored write of pooled
