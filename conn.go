@@ -17,13 +17,13 @@ import (
 // Any goroutine may Send on it: this is how a server pushes messages. It is
 // safe for concurrent use.
 type Conn struct {
-	e     *engine.Conn
-	proto *Protocol
-	log   *slog.Logger
-	stats *engine.Counters
+	e        *engine.Conn
+	proto    *Protocol
+	log      *slog.Logger
+	stats    *engine.Counters
 	srv      *Server  // the server of a server connection, or nil
 	datagram bool     // one frame per datagram (a UDP client, or a packet server's peer)
-	sec   *connSec // a server connection's auth and rate-limit state, or nil
+	sec      *connSec // a server connection's auth and rate-limit state, or nil
 
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between
