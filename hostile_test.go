@@ -495,6 +495,12 @@ func TestHostilePeerReset(t *testing.T) {
 		nc.(*net.TCPConn).SetLinger(0)
 		nc.Close()
 	}
+	defer func() {
+		if t.Failed() {
+			buf := make([]byte, 1<<20)
+			t.Logf("stats %+v\n%s", g.srv.Stats(), buf[:runtime.Stack(buf, true)])
+		}
+	}()
 	waitFor(t, 3*time.Second, "the reset connections to close", func() bool {
 		s := g.srv.Stats()
 		return s.ConnectionsActive == 1 && s.Closes[binproto.ClosePeer]+s.Closes[binproto.CloseReadError]+s.Closes[binproto.CloseWriteError] == 20

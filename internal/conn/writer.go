@@ -73,7 +73,7 @@ type WriterOptions struct {
 	// taking them from a pool shared by all writers.
 	NoPool bool
 	// OnError is called once, from the flushing goroutine, when a write
-	// fails; the connection has been closed by then.
+	// fails, before the writer closes the connection.
 	OnError func(error)
 	// OnIdle, if set, is called by the flushing goroutine, with the writer
 	// unlocked, each time a flush ends with nothing left queued. Others
@@ -464,10 +464,12 @@ func (w *Writer) endPass(n int, err error) (done bool) {
 		w.failLocked(err)
 		w.flushing = false
 		w.mu.Unlock()
-		w.nc.Close()
+		// OnError first, so that whoever owns the connection records why
+		// it closes before a reader can see it closed.
 		if w.opts.OnError != nil {
 			w.opts.OnError(err)
 		}
+		w.nc.Close()
 		w.mu.Lock()
 		return true
 	}
