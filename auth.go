@@ -183,6 +183,7 @@ func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
 // authFrame hands a frame received before authentication to the current
 // step.
 func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
+	c.e.Touch()
 	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
 	step := c.sec.next
 	res, err := runAuth(func() (AuthResult, error) { return step(c.Context(), &c.msg) })

@@ -198,7 +198,7 @@ func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	if log == nil {
 		log = discardLogger
 	}
-	o := engineOptions(p, log, &cl.stats, false, false)
+	o := engineOptions(p, log, &cl.stats, 0, p.cfg.ConnectTimeout)
 	cl.conn = newConn(p, nc, o, func(c *Conn) engine.Dispatcher { return (*clientConn)(cl) })
 	cl.udp = cl.conn.e.Datagram()
 	if cl.udp || len(opts.Handlers) > 0 || opts.AlwaysRead || alwaysRead {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
@@ -42,8 +43,9 @@ func newConn(p *Protocol, nc net.Conn, o *engine.Options, d func(*Conn) engine.D
 	return c
 }
 
-// engineOptions returns the engine options of p's connections.
-func engineOptions(p *Protocol, log *slog.Logger, st *engine.Counters, idle, handshake bool) *engine.Options {
+// engineOptions returns the engine options of p's connections, with the
+// given idle and TLS handshake timeouts (zero: none).
+func engineOptions(p *Protocol, log *slog.Logger, st *engine.Counters, idle, handshake time.Duration) *engine.Options {
 	cfg := &p.cfg
 	o := &engine.Options{
 		Framing:      engine.Compatible{F: &p.framing},
@@ -55,12 +57,9 @@ func engineOptions(p *Protocol, log *slog.Logger, st *engine.Counters, idle, han
 		Logger:       log,
 		Counters:     st,
 		Release:      func(b *[]byte) { putBuffer(p, b) },
-	}
-	if idle {
-		o.IdleTimeout = cfg.IdleTimeout
-	}
-	if handshake {
-		o.HandshakeTimeout = cfg.ReadTimeout
+
+		IdleTimeout:      idle,
+		HandshakeTimeout: handshake,
 	}
 	return o
 }

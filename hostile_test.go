@@ -634,3 +634,49 @@ func TestHostileCloseShutdownRace(t *testing.T) {
 		t.Errorf("%d connections still active", s.ConnectionsActive)
 	}
 }
+
+// TestHostileNotFoundKeepalive: a peer that sends nothing but not-found
+// headers (ff ff), which are never dispatched, is closed by IdleTimeout: only
+// frames that reach a handler or the authenticator count as activity. Such
+// headers every 50 ms used to hold a connection open for ever.
+func TestHostileNotFoundKeepalive(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	g := guardedServer(t, func(c *binproto.Config) { c.IdleTimeout = idle }, nil)
+	nc := rawDial(t, g.addr)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := nc.Write([]byte{0xff, 0xff}); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	if got := readUntilEOF(t, nc, 10*time.Second); len(got) != 0 {
+		t.Errorf("server answered %x", got)
+	}
+	waitFor(t, 5*time.Second, "idle_timeout close", func() bool { return closeCount(g.srv, binproto.CloseIdleTimeout) == 1 })
+}
+
+// TestHostilePreAuthSilence: before a connection has authenticated the
+// server sends nothing but the authenticator's own messages: an unknown
+// type (99, or 0) closes the connection without the not-found reply that
+// would tell a scanner which types are configured.
+func TestHostilePreAuthSilence(t *testing.T) {
+	g := guardedServer(t, nil, func(s *binproto.Server) {
+		s.Auth = &binproto.TokenAuth{Types: authTypes, Tokens: map[string]string{"s3cret-token-0123456789": "alice"}}
+	})
+	for _, typ := range []byte{99, 0} {
+		nc := rawDial(t, g.addr)
+		nc.Write([]byte{0x00, typ, 1, 2, 3, 4})
+		if got := readUntilEOF(t, nc, 10*time.Second); len(got) != 0 {
+			t.Errorf("type %d before authentication: server answered %x", typ, got)
+		}
+	}
+	waitFor(t, 5*time.Second, "the closes", func() bool { return closeCount(g.srv, binproto.CloseUnknownType) == 2 })
+}

@@ -29,6 +29,11 @@ type Server struct {
 	// MaxConnections bounds the TCP connections served at once; a
 	// connection over the bound is closed at once and counted. Zero: no bound.
 	MaxConnections int
+	// HandshakeTimeout bounds a TLS handshake, from the connection's accept
+	// to the end of the handshake: a peer that stalls it (a ClientHello,
+	// then nothing) is closed (CloseReadTimeout). Authentication, if any,
+	// then has AuthTimeout. Default 10 s; negative: none.
+	HandshakeTimeout time.Duration
 	// MaxConcurrentHandlers lets up to this many handlers of one connection
 	// run at once (replies still go out in request order). Zero or one:
 	// handlers of a connection run one at a time, as in the Python package.
@@ -64,6 +69,19 @@ type Server struct {
 	optsOnce sync.Once
 	opts     *engine.Options // the engine options of TCP connections
 	udpOpts  *engine.Options // of UDP peers
+}
+
+// DefaultHandshakeTimeout is Server.HandshakeTimeout's default.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+func (s *Server) handshakeTimeout() time.Duration {
+	switch {
+	case s.HandshakeTimeout == 0:
+		return DefaultHandshakeTimeout
+	case s.HandshakeTimeout < 0:
+		return 0
+	}
+	return s.HandshakeTimeout
 }
 
 // Handle registers h for messages of type t; a nil h removes the handler.
@@ -122,8 +140,8 @@ func (s *Server) init() error {
 		return &ConfigError{Option: "Server.Protocol", Reason: "not set"}
 	}
 	s.optsOnce.Do(func() {
-		s.opts = engineOptions(s.Protocol, s.logger(), &s.stats, true, true)
-		s.udpOpts = engineOptions(s.Protocol, s.logger(), &s.stats, false, false)
+		s.opts = engineOptions(s.Protocol, s.logger(), &s.stats, s.Protocol.cfg.IdleTimeout, s.handshakeTimeout())
+		s.udpOpts = engineOptions(s.Protocol, s.logger(), &s.stats, 0, 0)
 	})
 	return nil
 }
@@ -317,6 +335,7 @@ func (sc *serverConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 	if t == s.Protocol.cfg.NotFoundType {
 		return nil // a not-found message is never dispatched
 	}
+	c.e.Touch()
 	h, _ := s.handlers.lookup(t)
 	if h == nil {
 		h = NotFoundHandler
@@ -339,9 +358,14 @@ func (s *Server) run(c *Conn, h Handler, fr wire.Frame) error {
 
 // UnknownType implements engine.Dispatcher: an unknown type is answered
 // with NOT_FOUND before the connection closes, since its payload cannot be
-// skipped.
+// skipped; but not before the connection has authenticated: until then the
+// server sends nothing but the authenticator's own messages, which would
+// otherwise tell a scanner which types are configured.
 func (sc *serverConn) UnknownType(*engine.Conn) {
 	c := (*Conn)(sc)
+	if !c.authorized() {
+		return
+	}
 	nf := c.proto.framing.AppendNotFound(make([]byte, 0, 8))
 	if err := c.e.Writer().Write(c.Context(), nf); err == nil {
 		c.stats.Sent(len(nf))

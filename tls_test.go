@@ -151,16 +151,23 @@ func TestTLSServeConn(t *testing.T) {
 }
 
 // TestTLSHandshakeTimeoutIsReadTimeout: a TLS client that connects and
-// never says hello is closed as a read timeout, not an idle one.
-func TestTLSHandshakeTimeoutIsReadTimeout(t *testing.T) {
+// TestTLSHandshakeTimeout: a TLS handshake has its own deadline,
+// Server.HandshakeTimeout, shorter than ReadTimeout: a peer that connects
+// and stalls the handshake (here: sends nothing, or a ClientHello's first
+// bytes) is closed when it expires, counted as a read timeout. It used to
+// get the whole ReadTimeout (30 s by default) and hold a slot meanwhile.
+func TestTLSHandshakeTimeout(t *testing.T) {
 	checkGoroutines(t)
-	p := quickProto(t, func(c *binproto.Config) { c.ReadTimeout = 200 * time.Millisecond })
-	srv := &binproto.Server{Protocol: p, TLSConfig: serverTLS(t)}
+	p := quickProto(t, func(c *binproto.Config) { c.ReadTimeout = time.Minute })
+	srv := &binproto.Server{Protocol: p, TLSConfig: serverTLS(t), HandshakeTimeout: 200 * time.Millisecond}
 	registerEcho(srv)
 	addr, _ := serveTCP(t, srv)
-	nc := rawDial(t, addr)
-	readUntilEOF(t, nc, 3*time.Second)
-	waitFor(t, 2*time.Second, "read_timeout close", func() bool { return closeCount(srv, binproto.CloseReadTimeout) == 1 })
+	silent := rawDial(t, addr)
+	hello := rawDial(t, addr)
+	hello.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}) // a ClientHello begun
+	readUntilEOF(t, silent, 10*time.Second)
+	readUntilEOF(t, hello, 10*time.Second)
+	waitFor(t, 10*time.Second, "read_timeout closes", func() bool { return closeCount(srv, binproto.CloseReadTimeout) == 2 })
 	if n := closeCount(srv, binproto.CloseIdleTimeout); n != 0 {
 		t.Errorf("%d idle_timeout closes, want 0", n)
 	}

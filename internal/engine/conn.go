@@ -99,7 +99,7 @@ type Conn struct {
 func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Conn {
 	c := &Conn{nc: nc, opts: opts, d: d, done: make(chan struct{}), tok: make(chan struct{}, 1), datagram: IsDatagram(nc)}
 	c.ctx, c.cancel = context.WithCancelCause(base)
-	c.dl = deadlines{nc: nc, frame: opts.ReadTimeout, idle: opts.IdleTimeout, busy: c.busy}
+	c.dl = deadlines{nc: nc, frame: opts.ReadTimeout, idle: opts.IdleTimeout, busy: c.busy, lastActive: time.Now()}
 	c.w = conn.NewWriter(nc, conn.WriterOptions{
 		Timeout:    opts.WriteTimeout,
 		MaxQueued:  opts.MaxQueued,
@@ -286,6 +286,12 @@ func (c *Conn) finish(err error) {
 		close(c.done)
 	})
 }
+
+// Touch tells the engine that a frame was dispatched (reached a handler or
+// the authenticator): the idle timeout runs from now. Frames that are not,
+// such as a not-found header or a refused message, do not keep an idle
+// connection open. Called by the reader.
+func (c *Conn) Touch() { c.dl.touch() }
 
 // busy reports whether requests are in flight: handlers started by Go
 // whose replies are not yet written, or bytes queued or being written.

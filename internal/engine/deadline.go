@@ -18,8 +18,9 @@ const drainGrace = 20 * time.Millisecond
 //   - handshake: a TLS handshake must finish within HandshakeTimeout;
 //   - frame: once a frame has begun, it must be complete within ReadTimeout
 //     of its first read;
-//   - idle: a server connection on which no frame begins within IdleTimeout
-//     while nothing is in flight closes;
+//   - idle: a server connection that has had no frame dispatched (Touch)
+//     for IdleTimeout while nothing is in flight closes: frames that reach
+//     no handler (a not-found header, refused messages) do not keep it open;
 //   - drain: once the server drains, reading stops at a fixed time.
 //
 // The read goroutine arms them before each read (beforeRead); the writer
@@ -37,6 +38,7 @@ type deadlines struct {
 	draining    bool
 	drainAt     time.Time
 	idleWaiting bool      // a read waits for a frame with no idle deadline: requests in flight
+	lastActive  time.Time // the idle timeout runs from here: the last frame dispatched (touch), or the last request completed
 	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
 	gen         uint64    // counts direct reads, so that a late cancellation is ignored
 }
@@ -71,7 +73,7 @@ func (d *deadlines) beforeRead(partial bool) {
 		d.setLocked(time.Time{})
 		d.idleWaiting = true
 	case d.idle > 0:
-		d.setLocked(time.Now().Add(d.idle))
+		d.setLocked(d.lastActive.Add(d.idle))
 	default:
 		d.setLocked(time.Time{})
 	}
@@ -94,7 +96,8 @@ func (d *deadlines) rearmIdle() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.idleWaiting && !d.draining && !d.busy() {
-		d.setLocked(time.Now().Add(d.idle))
+		d.lastActive = time.Now()
+		d.setLocked(d.lastActive.Add(d.idle))
 		d.idleWaiting = false
 	}
 }
@@ -159,4 +162,14 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// touch records activity: the idle timeout runs from now.
+func (d *deadlines) touch() {
+	if d.idle <= 0 {
+		return
+	}
+	d.mu.Lock()
+	d.lastActive = time.Now()
+	d.mu.Unlock()
 }
