@@ -680,3 +680,62 @@ func TestHostilePreAuthSilence(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the closes", func() bool { return closeCount(g.srv, binproto.CloseUnknownType) == 2 })
 }
+
+// TestHostileMemoryBudget: 40 peers each declare a 1 MiB frame, send
+// 512 KiB of it at once, then stall. Without a bound the server would hold
+// all 20 MiB; with MaxBufferedBytes of 2 MiB it holds at most that beyond
+// each connection's 4 KiB buffer (the rest waits in the kernel, TCP
+// pushing back), the bystander is served throughout, and the stalled
+// frames time out and give their bytes back.
+func TestHostileMemoryBudget(t *testing.T) {
+	const budget = 2 << 20
+	g := guardedServer(t, func(c *binproto.Config) { c.ReadTimeout = 3 * time.Second }, func(s *binproto.Server) {
+		s.MaxBufferedBytes = budget
+	})
+	by := startBystander(t, g.p, g.addr, nil)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+
+	const peers, sent = 40, 512 << 10
+	head := []byte{0x00, byte(Benchmark), 0x00, 0x10, 0x00, 0x00} // total_len 1 MiB
+	body := make([]byte, sent)
+	var conns []net.Conn
+	for range peers {
+		nc := rawDial(t, g.addr)
+		conns = append(conns, nc)
+		go func() {
+			nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			nc.Write(head)
+			nc.Write(body) // blocks once the server stops reading: fine
+		}()
+	}
+	// Sample while the peers push: the budget is never exceeded.
+	deadline := time.Now().Add(time.Second)
+	var peak int64
+	for time.Now().Before(deadline) {
+		peak = max(peak, g.srv.Stats().BufferedBytes)
+		time.Sleep(5 * time.Millisecond)
+	}
+	runtime.GC()
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	grown := int64(during.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("budget peak %d B, heap grew %d KiB while %d peers pushed %d KiB each", peak, grown>>10, peers, sent>>10)
+	if peak > budget {
+		t.Errorf("BufferedBytes reached %d, over the budget %d", peak, budget)
+	}
+	// The server's share: at most the budget, the peers' own buffers and
+	// a 4 KiB buffer per connection, with room for geometric growth; the
+	// 20 MiB pushed would be far over.
+	if limit := int64(3*budget + peers*(sent/8)); grown > limit {
+		t.Errorf("heap grew %d bytes, want at most %d", grown, limit)
+	}
+	for _, nc := range conns {
+		readUntilEOF(t, nc, 15*time.Second) // the stalled frames time out
+	}
+	waitFor(t, 10*time.Second, "the budget to be given back", func() bool { return g.srv.Stats().BufferedBytes == 0 })
+	if n := by.n.Load(); n < 10 {
+		t.Errorf("the bystander made %d requests", n)
+	}
+}

@@ -29,6 +29,14 @@ type Server struct {
 	// MaxConnections bounds the TCP connections served at once; a
 	// connection over the bound is closed at once and counted. Zero: no bound.
 	MaxConnections int
+	// MaxBufferedBytes bounds the frame bytes that all connections together
+	// hold in memory beyond each one's Config.BufferSize: the read buffers
+	// of large frames, the payload copies of concurrent handlers and
+	// replies being written. A connection whose frame does not fit waits
+	// (its reads stop and TCP pushes back on its peer) until room is free or
+	// its ReadTimeout expires; frames within BufferSize never wait. Default
+	// 64 MiB (DefaultMaxBufferedBytes); negative: no bound.
+	MaxBufferedBytes int
 	// HandshakeTimeout bounds a TLS handshake, from the connection's accept
 	// to the end of the handshake: a peer that stalls it (a ClientHello,
 	// then nothing) is closed (CloseReadTimeout). Authentication, if any,
@@ -71,8 +79,11 @@ type Server struct {
 	udpOpts  *engine.Options // of UDP peers
 }
 
-// DefaultHandshakeTimeout is Server.HandshakeTimeout's default.
-const DefaultHandshakeTimeout = 10 * time.Second
+// Server defaults, applied to zero fields.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second // Server.HandshakeTimeout
+	DefaultMaxBufferedBytes = 64 << 20         // Server.MaxBufferedBytes
+)
 
 func (s *Server) handshakeTimeout() time.Duration {
 	switch {
@@ -102,7 +113,13 @@ func HandleTyped[T any](s *Server, t MessageType, c *Codec[T], fn TypedHandlerFu
 }
 
 // Stats returns a snapshot of the server's counters.
-func (s *Server) Stats() Stats { return snapshot(&s.stats) }
+func (s *Server) Stats() Stats {
+	st := snapshot(&s.stats)
+	if s.init() == nil && s.opts.Budget != nil {
+		st.BufferedBytes = s.opts.Budget.Used()
+	}
+	return st
+}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
@@ -141,6 +158,13 @@ func (s *Server) init() error {
 	}
 	s.optsOnce.Do(func() {
 		s.opts = engineOptions(s.Protocol, s.logger(), &s.stats, s.Protocol.cfg.IdleTimeout, s.handshakeTimeout())
+		switch {
+		case s.MaxBufferedBytes == 0:
+			s.opts.Budget = engine.NewBudget(DefaultMaxBufferedBytes)
+		case s.MaxBufferedBytes > 0:
+			s.opts.Budget = engine.NewBudget(int64(s.MaxBufferedBytes))
+		}
+		s.opts.Allowance = s.Protocol.cfg.BufferSize
 		s.udpOpts = engineOptions(s.Protocol, s.logger(), &s.stats, 0, 0)
 	})
 	return nil

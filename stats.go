@@ -46,6 +46,7 @@ type Stats struct {
 	RateLimited         uint64 // messages refused over a rate limit
 	Invalid             uint64 // messages rejected by a validator
 	AmplificationDrops  uint64 // UDP replies dropped as larger than their request
+	BufferedBytes       int64  // server: frame bytes held now from Server.MaxBufferedBytes
 	Closes              map[CloseReason]uint64
 }
 

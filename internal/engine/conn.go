@@ -36,6 +36,13 @@ type Options struct {
 	// Release takes back the reply buffers of handlers run by Go once they
 	// are written (or dropped).
 	Release func(*[]byte)
+	// Budget, if not nil, is shared by the connections of a server: the
+	// frame bytes each holds beyond Allowance (read buffers, payload copies
+	// of handlers run by Go, replies being written) are taken from it.
+	Budget *Budget
+	// Allowance is the bytes a connection holds free of the budget: small
+	// frames never wait for it.
+	Allowance int
 }
 
 // Dispatcher gives the frames of one connection their meaning. Its methods
@@ -90,6 +97,7 @@ type Conn struct {
 	limited bool  // reads are counted against budget (before authentication)
 	budget  int   // bytes that may still be read while limited
 	overrun error // the error of a read over budget
+	charged int64 // bytes of the read buffer taken from Options.Budget
 }
 
 // NewConn returns the engine of connection nc, whose frames go to d. Its
@@ -247,6 +255,9 @@ func (c *Conn) readFrames() error {
 		if err := c.d.Dispatch(c, fr); err != nil {
 			return err
 		}
+		if c.charged > 0 {
+			c.settleRead()
+		}
 	}
 }
 
@@ -276,6 +287,10 @@ func (c *Conn) finish(err error) {
 		c.Close(reason, err)
 		if c.rd != nil {
 			c.rd.Release()
+		}
+		if c.charged > 0 {
+			c.opts.Budget.release(c.charged)
+			c.charged = 0
 		}
 		c.ordered.wait()
 		c.opts.Counters.Closed(c.reason)
@@ -328,6 +343,12 @@ func (r connReader) Read(p []byte) (int, error) {
 		}
 	}
 	c.dl.beforeRead(c.rd.Buffered() > 0)
+	if c.opts.Budget != nil {
+		var err error
+		if p, err = c.chargeRead(p); err != nil {
+			return 0, err
+		}
+	}
 	n, err := c.nc.Read(p)
 	if c.limited {
 		c.budget -= n
@@ -380,11 +401,84 @@ func (c *Conn) linger() {
 // Reply writes the reply of a handler run by the reader. While more of the
 // peer's frames are at hand (pipelined requests), the reply is queued and
 // written in the background, so that the replies to a burst of requests are
-// coalesced into few writes while the reader goes on; otherwise it is
-// written at once, straight from frame. Called by the reader.
+// coalesced into few writes while the reader goes on; otherwise, and for a
+// reply larger than the allowance (whose memory the caller holds from the
+// budget until it is written), it is written at once, straight from frame.
+// Called by the reader.
 func (c *Conn) Reply(ctx context.Context, frame []byte) error {
-	if c.rd != nil && c.rd.Buffered() > 0 && !c.opts.NoFastPath {
+	if c.rd != nil && c.rd.Buffered() > 0 && !c.opts.NoFastPath && len(frame) <= max(c.opts.Allowance, 4096) {
 		return c.w.Send(ctx, frame)
 	}
 	return c.w.Write(ctx, frame)
+}
+
+// readStep is the granularity in which a reader takes bytes from the
+// budget.
+const readStep = 64 << 10
+
+// chargeRead bounds the read into p by what the connection may hold: its
+// allowance, plus what it has taken from the budget. When that leaves
+// little room, it takes another step from the budget, waiting for it if
+// need be until the read deadline just armed (then the read times out as
+// a slow frame would) or the connection closes. A read of a frame's first
+// bytes, at or below the allowance, never waits.
+func (c *Conn) chargeRead(p []byte) ([]byte, error) {
+	held := int64(c.rd.Buffered())
+	room := int64(c.opts.Allowance) + c.charged - held
+	if room >= int64(len(p)) {
+		return p, nil
+	}
+	b := c.opts.Budget
+	if room >= int64(min(len(p), readStep/16)) {
+		// Enough to go on with: more only if it is free now.
+		if got, ok := b.tryAcquire(readStep); ok {
+			c.charged += got
+			room += got
+		}
+	} else {
+		got, err := b.acquire(readStep, c.dl.readDeadline(), c.ctx.Done())
+		if err != nil {
+			return nil, err
+		}
+		c.charged += got
+		room += got
+	}
+	return p[:min(int64(len(p)), room)], nil
+}
+
+// settleRead gives back what the read buffer no longer holds beyond the
+// allowance. Called by the reader after each frame.
+func (c *Conn) settleRead() {
+	keep := max(0, int64(c.rd.Buffered())-int64(c.opts.Allowance))
+	if excess := c.charged - keep; excess > 0 {
+		c.opts.Budget.release(excess)
+		c.charged = keep
+	}
+}
+
+// Hold takes n bytes from the budget for memory the connection is about
+// to hold beyond its allowance (a payload copy, a reply), waiting for them
+// until the read timeout or the connection's end; it returns the bytes to
+// give back with Unhold (0 when there is no budget or n is small).
+func (c *Conn) Hold(n int) (int64, error) {
+	b := c.opts.Budget
+	if b == nil || n <= c.opts.Allowance {
+		return 0, nil
+	}
+	var deadline time.Time
+	if c.opts.ReadTimeout > 0 {
+		deadline = time.Now().Add(c.opts.ReadTimeout)
+	}
+	got, err := b.acquire(int64(n), deadline, c.ctx.Done())
+	if err != nil {
+		return 0, &CloseError{Reason: ReasonReadTimeout, Err: fmt.Errorf("binproto: waiting for %d bytes of the server's frame memory: %w", n, err)}
+	}
+	return got, nil
+}
+
+// Unhold gives back what Hold took.
+func (c *Conn) Unhold(n int64) {
+	if n > 0 {
+		c.opts.Budget.release(n)
+	}
 }

@@ -173,3 +173,10 @@ func (d *deadlines) touch() {
 	d.lastActive = time.Now()
 	d.mu.Unlock()
 }
+
+// readDeadline returns the read deadline set now (zero: none).
+func (d *deadlines) readDeadline() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.set
+}

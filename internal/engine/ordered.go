@@ -20,6 +20,7 @@ type ordered struct {
 type result struct {
 	ready bool
 	reply *[]byte // the encoded reply, nil for none
+	held  int64   // bytes of the budget held for the reply (Conn.Hold)
 	err   error
 }
 
@@ -52,7 +53,11 @@ func (c *Conn) Go(limit int, job Job) error {
 	go func() {
 		defer o.wg.Done()
 		reply, err := job()
-		c.complete(seq, result{ready: true, reply: reply, err: err})
+		var held int64
+		if err == nil && reply != nil {
+			held, err = c.Hold(len(*reply))
+		}
+		c.complete(seq, result{ready: true, reply: reply, held: held, err: err})
 		c.dl.rearmIdle()
 	}()
 	return nil
@@ -87,6 +92,7 @@ func (c *Conn) complete(seq uint64, r result) {
 				c.opts.Counters.Sent(len(*res.reply))
 			}
 		}
+		c.Unhold(res.held)
 		if res.reply != nil && c.opts.Release != nil {
 			c.opts.Release(res.reply)
 		}
