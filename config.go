@@ -42,7 +42,9 @@ func (t Transport) String() string {
 const (
 	DefaultHeaderFormat   = ">H"
 	DefaultMaxPayloadSize = wire.DefaultMaxPayload // 1 MiB
-	DefaultTimeout        = 30 * time.Second       // connect, read and write
+	DefaultTimeout        = 30 * time.Second       // connect and read
+	DefaultWriteTimeout   = 10 * time.Second       // each write
+	DefaultIdleTimeout    = 5 * time.Minute        // a server connection with nothing dispatched
 	DefaultBufferSize     = 4096
 	DefaultMaxQueuedBytes = 4 << 20
 	// maxUDPPayload is the largest UDP payload over IPv4: a whole frame,
@@ -79,11 +81,16 @@ type Config struct {
 	// last, so a peer dripping bytes is cut off. Default 30 s; negative: none.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each write; a write that times out closes the
-	// connection. Default 30 s; negative: none.
+	// connection, so a peer that stops reading holds its queued replies for
+	// no longer than this. Default 10 s; negative: none.
 	WriteTimeout time.Duration
-	// IdleTimeout makes a server close a connection on which no frame
-	// begins for this long (clients, which may wait for pushes, never time
-	// out idle). Zero or negative: connections may idle forever.
+	// IdleTimeout makes a server close a connection on which no frame has
+	// been dispatched to a handler (or the authenticator) for this long
+	// while nothing is in flight; frames that reach no handler, such as a
+	// bare not-found header, do not count. Clients, which may wait for
+	// pushes, never time out idle: a client that only receives pushes must
+	// send something within it, or the server must set a longer one.
+	// Default 5 min; negative: connections may idle for ever.
 	IdleTimeout time.Duration
 	// BufferSize is each connection's read buffer. Default 4096 bytes; the
 	// buffer grows for a larger frame and shrinks back after it.
@@ -211,10 +218,16 @@ func applyDefaults(cfg *Config) error {
 	if cfg.Transport > UDP {
 		return &ConfigError{Option: "Transport", Reason: fmt.Sprintf("unknown transport %d", cfg.Transport)}
 	}
-	for _, d := range []*time.Duration{&cfg.ConnectTimeout, &cfg.ReadTimeout, &cfg.WriteTimeout} {
+	for _, d := range []*time.Duration{&cfg.ConnectTimeout, &cfg.ReadTimeout} {
 		if *d == 0 {
 			*d = DefaultTimeout
 		}
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.BufferSize == 0 {
 		cfg.BufferSize = DefaultBufferSize

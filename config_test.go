@@ -3,6 +3,7 @@ package binproto_test
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/schema"
@@ -80,5 +81,18 @@ func TestNegativeMaxQueuedBytesOption(t *testing.T) {
 	_, err = binproto.NewProtocol(binproto.Config{Types: quickTypes(), BufferSize: -1})
 	if !errors.As(err, &ce) || ce.Option != "BufferSize" {
 		t.Errorf("err = %v, want a *ConfigError naming BufferSize", err)
+	}
+}
+
+// TestHardenedDefaults: a zero Config gets a 10 s write timeout and a
+// 5 min idle timeout; negative values turn them off.
+func TestHardenedDefaults(t *testing.T) {
+	cfg := binproto.MustProtocol(binproto.Config{Types: quickTypes()}).Config()
+	if cfg.WriteTimeout != 10*time.Second || cfg.IdleTimeout != 5*time.Minute || cfg.ReadTimeout != 30*time.Second {
+		t.Errorf("defaults: write %v, idle %v, read %v", cfg.WriteTimeout, cfg.IdleTimeout, cfg.ReadTimeout)
+	}
+	off := binproto.MustProtocol(binproto.Config{Types: quickTypes(), IdleTimeout: -1, WriteTimeout: -1}).Config()
+	if off.IdleTimeout >= 0 || off.WriteTimeout >= 0 {
+		t.Errorf("negative kept as off: idle %v, write %v", off.IdleTimeout, off.WriteTimeout)
 	}
 }

@@ -27,7 +27,11 @@ type Server struct {
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
 	// MaxConnections bounds the TCP connections served at once; a
-	// connection over the bound is closed at once and counted. Zero: no bound.
+	// connection over the bound is closed at once and counted. Zero: seven
+	// eighths of the process's file-descriptor limit (RLIMIT_NOFILE) where
+	// there is one, so that a flood of connections is refused before the
+	// process runs out of descriptors (set it lower to bound memory: see
+	// SECURITY.md for the worst case per connection); negative: no bound.
 	MaxConnections int
 	// MaxBufferedBytes bounds the frame bytes that all connections together
 	// hold in memory beyond each one's Config.BufferSize: the read buffers
@@ -75,6 +79,7 @@ type Server struct {
 	conns    engine.Group
 
 	optsOnce sync.Once
+	maxConns int             // MaxConnections resolved; 0: no bound
 	opts     *engine.Options // the engine options of TCP connections
 	udpOpts  *engine.Options // of UDP peers
 }
@@ -157,6 +162,13 @@ func (s *Server) init() error {
 		return &ConfigError{Option: "Server.Protocol", Reason: "not set"}
 	}
 	s.optsOnce.Do(func() {
+		s.maxConns = s.MaxConnections
+		switch {
+		case s.maxConns == 0:
+			s.maxConns = defaultMaxConnections()
+		case s.maxConns < 0:
+			s.maxConns = 0
+		}
 		s.opts = engineOptions(s.Protocol, s.logger(), &s.stats, s.Protocol.cfg.IdleTimeout, s.handshakeTimeout())
 		switch {
 		case s.MaxBufferedBytes == 0:
@@ -251,7 +263,7 @@ func (s *Server) serveConn(nc net.Conn) *engine.Conn {
 func (s *Server) reserveConn() bool {
 	for {
 		n := s.stats.Active.Load()
-		if s.MaxConnections > 0 && n >= int64(s.MaxConnections) {
+		if s.maxConns > 0 && n >= int64(s.maxConns) {
 			return false
 		}
 		if s.stats.Active.CompareAndSwap(n, n+1) {
