@@ -39,6 +39,7 @@ type deadlines struct {
 	drainAt     time.Time
 	idleWaiting bool      // a read waits for a frame with no idle deadline: requests in flight
 	lastActive  time.Time // the idle timeout runs from here: the last frame dispatched (touch), or the last request completed
+	touched     bool      // a frame was dispatched since the last read: lastActive moves to the next read; the reader\'s alone
 	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
 	gen         uint64    // counts direct reads, so that a late cancellation is ignored
 }
@@ -73,6 +74,9 @@ func (d *deadlines) beforeRead(partial bool) {
 		d.setLocked(time.Time{})
 		d.idleWaiting = true
 	case d.idle > 0:
+		if d.touched {
+			d.lastActive, d.touched = time.Now(), false
+		}
 		d.setLocked(d.lastActive.Add(d.idle))
 	default:
 		d.setLocked(time.Time{})
@@ -164,15 +168,10 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// touch records activity: the idle timeout runs from now.
-func (d *deadlines) touch() {
-	if d.idle <= 0 {
-		return
-	}
-	d.mu.Lock()
-	d.lastActive = time.Now()
-	d.mu.Unlock()
-}
+// touch records activity: the idle timeout runs from the next read. It
+// costs a store: the clock is read once per read, not once per frame.
+// Called by the reader only.
+func (d *deadlines) touch() { d.touched = true }
 
 // readDeadline returns the read deadline set now (zero: none).
 func (d *deadlines) readDeadline() time.Time {
