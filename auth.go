@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -188,7 +189,7 @@ func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
 	res, err := runAuth(func() (AuthResult, error) { return step(c.Context(), &c.msg) })
 	c.msg.Payload = nil
 	if err != nil {
-		c.log.Info("binproto: authentication failed", "remote", c.RemoteAddr(), "err", err)
+		c.logClose(slog.LevelInfo, "binproto: authentication failed", CloseAuthFailed, "remote", c.RemoteAddr(), "err", err)
 		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
 	}
 	return s.applyAuth(c, res)

@@ -3,6 +3,7 @@ package binproto
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ type serverSec struct {
 	ips          *ipTable // per-IP state, or nil
 	perConn      bool     // connections need a connSec
 	validators   validatorSet
+	logs         closeLog // samples the log lines of closes (logsample.go)
 }
 
 // timeNow is the clock of the rate limiters.
@@ -69,7 +71,7 @@ func (s *Server) secAdmit(c *Conn) bool {
 				s.stats.Rejected.Add(1)
 				s.stats.Closed(CloseLimit)
 				c.e.NetConn().Close()
-				c.log.Info("binproto: too many connections from one address", "remote", c.RemoteAddr())
+				c.logClose(slog.LevelInfo, "binproto: too many connections from one address", CloseLimit, "remote", c.RemoteAddr())
 				return false
 			}
 			sec.ip = e
@@ -164,7 +166,7 @@ func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason 
 	case c.datagram:
 		return nil
 	}
-	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.RemoteAddr(), "err", cause)
+	c.logClose(slog.LevelInfo, "binproto: message refused; closing", reason, "remote", c.RemoteAddr(), "err", cause)
 	return engine.Close(reason, cause)
 }
 

@@ -282,6 +282,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.init(); err != nil {
 		return err
 	}
+	defer s.sec.logs.flush(s.logger()) // the closes not yet logged (logsample.go)
 	return s.conns.Shutdown(ctx, CloseShutdown, ErrServerClosed)
 }
 
@@ -293,6 +294,7 @@ func (s *Server) Close() error {
 		return err
 	}
 	s.conns.Close(CloseShutdown, ErrServerClosed)
+	s.sec.logs.flush(s.logger()) // the closes not yet logged (logsample.go)
 	return nil
 }
 
@@ -355,9 +357,9 @@ func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	var unknown *wire.UnknownTypeError
 	if errors.As(err, &unknown) {
 		s.stats.NotFound.Add(1)
-		c.log.Info("binproto: unknown message type; answered NOT_FOUND and closed", "type", unknown.Type, "remote", c.RemoteAddr())
+		c.logClose(slog.LevelInfo, "binproto: unknown message type; answered NOT_FOUND and closed", CloseUnknownType, "type", unknown.Type, "remote", c.RemoteAddr())
 	} else if err != nil && reason != ClosePeer && reason != CloseShutdown && reason != CloseLocal {
-		c.log.Info("binproto: connection closed", "reason", reason, "remote", c.RemoteAddr(), "err", err)
+		c.logClose(slog.LevelInfo, "binproto: connection closed", reason, "remote", c.RemoteAddr(), "err", err) // sampled (logsample.go)
 	}
 	s.secClosed(c)
 	s.stats.Active.Add(-1)
