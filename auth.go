@@ -143,9 +143,10 @@ type connSec struct {
 	ip       *ipEntry                 // the client address's limits, or nil
 
 	// Owned by the read goroutine (for a UDP peer: by its ServePacket loop).
-	next      AuthStep
-	stopTimer func() bool // stops the authentication timeout
-	rate      *rateState  // per-connection buckets, or nil
+	next         AuthStep
+	stopTimer    func() bool // stops the authentication timeout
+	rate         *rateState  // per-connection buckets, or nil
+	authReserved bool        // holds a reserved turn of its address's failure budget (auththrottle.go)
 }
 
 // pendingAuth reports whether frames must still go to the authenticator.
@@ -160,13 +161,16 @@ func (c *Conn) secStart() error {
 		return nil
 	}
 	s, sec := c.srv, c.sec
+	if err := s.authGate(c); err != nil { // failed authentications of the address (auththrottle.go)
+		return err
+	}
 	c.e.LimitReads(s.sec.preAuthBytes, min(s.sec.preAuthBytes, c.proto.cfg.MaxPayloadSize), ErrPreAuthLimit)
 	if d := s.sec.authTimeout; d > 0 {
 		sec.stopTimer = c.e.CloseAfter(d, CloseAuthTimeout, ErrAuthTimeout, func() bool { return !sec.authed.Load() })
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
 	if err != nil {
-		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
+		return s.authFailed(c, err)
 	}
 	return s.applyAuth(c, res)
 }
@@ -184,13 +188,16 @@ func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
 // authFrame hands a frame received before authentication to the current
 // step.
 func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
+	if err := s.authGate(c); err != nil { // auththrottle.go
+		return err
+	}
 	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
 	step := c.sec.next
 	res, err := runAuth(func() (AuthResult, error) { return step(c.Context(), &c.msg) })
 	c.msg.Payload = nil
 	if err != nil {
 		c.logClose(slog.LevelInfo, "binproto: authentication failed", CloseAuthFailed, "remote", c.RemoteAddr(), "err", err)
-		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
+		return s.authFailed(c, err)
 	}
 	return s.applyAuth(c, res)
 }
@@ -209,10 +216,11 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) error {
 			sec.stopTimer()
 		}
 		s.stats.Authenticated.Add(1)
+		s.authSettled(c, false)
 	case res.Next != nil:
 		sec.next = res.Next
 	default:
-		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed))
+		return s.authFailed(c, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed))
 	}
 	if res.Reply.IsZero() {
 		return nil

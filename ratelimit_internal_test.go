@@ -111,15 +111,15 @@ func TestIPKey(t *testing.T) {
 
 func TestIPTableBounded(t *testing.T) {
 	lim := &RateLimit{IPMessageRate: 1, MaxConnsPerIP: 2, MaxTrackedIPs: 16}
-	tab := newIPTable(lim)
+	tab := newIPTable(lim, authThrottle{})
 	a := netip.MustParseAddr("10.0.0.1")
 	e1, ok1 := tab.acquire(a, 2)
 	_, ok2 := tab.acquire(a, 2)
-	if _, ok3 := tab.acquire(a, 2); !ok1 || !ok2 || ok3 {
-		t.Fatalf("acquire: %v %v %v, want true true false", ok1, ok2, ok3)
+	if _, ok3 := tab.acquire(a, 2); ok1 != admitted || ok2 != admitted || ok3 != overConns {
+		t.Fatalf("acquire: %v %v %v, want admitted admitted overConns", ok1, ok2, ok3)
 	}
 	tab.release(e1)
-	if _, ok := tab.acquire(a, 2); !ok {
+	if _, ok := tab.acquire(a, 2); ok != admitted {
 		t.Fatal("acquire after a release refused")
 	}
 	// Many addresses without connections: the table stays bounded, and the

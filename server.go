@@ -44,6 +44,10 @@ type Server struct {
 	// MaxPreAuthBytes bounds the bytes a connection may send before it has
 	// authenticated. Default 16 KiB.
 	MaxPreAuthBytes int
+	// AuthFailures throttles failed authentications per client address:
+	// by default, after 5 failures one a second. The zero value is the
+	// default; a negative Rate turns it off. See AuthFailureLimit.
+	AuthFailures AuthFailureLimit
 	// RateLimit bounds messages and bytes per second per connection and per
 	// client IP, and connections per IP. The zero value limits nothing.
 	RateLimit RateLimit
@@ -84,7 +88,11 @@ func HandleTyped[T any](s *Server, t MessageType, c *Codec[T], fn TypedHandlerFu
 }
 
 // Stats returns a snapshot of the server's counters.
-func (s *Server) Stats() Stats { return snapshot(&s.stats) }
+func (s *Server) Stats() Stats {
+	st := snapshot(&s.stats)
+	s.sec.addStats(&st) // security.go
+	return st
+}
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger == nil {
