@@ -70,7 +70,9 @@ type Identity struct {
 // returns an error closes the connection (CloseAuthFailed) without a reply.
 // Besides, the server closes a connection that has not authenticated within
 // Server.AuthTimeout (CloseAuthTimeout) or has sent more than
-// Server.MaxPreAuthBytes (CloseAuthLimit).
+// Server.MaxPreAuthBytes (CloseAuthLimit). The failures of each client
+// address are throttled (Server.AuthFailures): after a few, its next
+// connections wait for their turn or are refused.
 //
 // Keep per-connection state (a nonce) in the closures of the steps. An
 // Authenticator must be safe for concurrent use: Begin runs for every
