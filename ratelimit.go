@@ -79,9 +79,10 @@ type RateLimit struct {
 	// and as CloseLimit. MaxConnsPerIP bounds how many are open; this, how
 	// fast they come. Off (zero) by default.
 	IPConnRate float64
-	// MaxTrackedIPs bounds the client addresses whose buckets are kept.
-	// When the table is full, addresses with no open connection are
-	// forgotten, those with full buckets first. Default 65536.
+	// MaxTrackedIPs bounds the client addresses whose buckets are kept
+	// (those of Server.AuthFailures too). When the table is full,
+	// addresses with no open connection are forgotten, those with full
+	// buckets first. Default 65536.
 	MaxTrackedIPs int
 	// OnExceed says what happens to a message over a limit; by default the
 	// connection is closed (CloseRateLimit).
