@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -69,7 +70,9 @@ type Identity struct {
 // returns an error closes the connection (CloseAuthFailed) without a reply.
 // Besides, the server closes a connection that has not authenticated within
 // Server.AuthTimeout (CloseAuthTimeout) or has sent more than
-// Server.MaxPreAuthBytes (CloseAuthLimit).
+// Server.MaxPreAuthBytes (CloseAuthLimit). The failures of each client
+// address are throttled (Server.AuthFailures): after a few, its next
+// connections wait for their turn or are refused.
 //
 // Keep per-connection state (a nonce) in the closures of the steps. An
 // Authenticator must be safe for concurrent use: Begin runs for every
@@ -142,9 +145,10 @@ type connSec struct {
 	ip       *ipEntry                 // the client address's limits, or nil
 
 	// Owned by the read goroutine (for a UDP peer: by its ServePacket loop).
-	next      AuthStep
-	stopTimer func() bool // stops the authentication timeout
-	rate      *rateState  // per-connection buckets, or nil
+	next         AuthStep
+	stopTimer    func() bool // stops the authentication timeout
+	rate         *rateState  // per-connection buckets, or nil
+	authReserved bool        // holds a reserved turn of its address's failure budget (auththrottle.go)
 }
 
 // pendingAuth reports whether frames must still go to the authenticator.
@@ -159,13 +163,16 @@ func (c *Conn) secStart() error {
 		return nil
 	}
 	s, sec := c.srv, c.sec
+	if err := s.authGate(c); err != nil { // failed authentications of the address (auththrottle.go)
+		return err
+	}
 	c.e.LimitReads(s.sec.preAuthBytes, min(s.sec.preAuthBytes, c.proto.cfg.MaxPayloadSize), ErrPreAuthLimit)
 	if d := s.sec.authTimeout; d > 0 {
 		sec.stopTimer = c.e.CloseAfter(d, CloseAuthTimeout, ErrAuthTimeout, func() bool { return !sec.authed.Load() })
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
 	if err != nil {
-		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
+		return s.authFailed(c, err)
 	}
 	return s.applyAuth(c, res)
 }
@@ -183,14 +190,17 @@ func runAuth(f func() (AuthResult, error)) (res AuthResult, err error) {
 // authFrame hands a frame received before authentication to the current
 // step.
 func (s *Server) authFrame(c *Conn, fr wire.Frame) error {
+	if err := s.authGate(c); err != nil { // auththrottle.go
+		return err
+	}
 	c.e.Touch()
 	c.msg = Message{Type: MessageType(fr.Type), Payload: fr.Payload, Conn: c, proto: c.proto}
 	step := c.sec.next
 	res, err := runAuth(func() (AuthResult, error) { return step(c.Context(), &c.msg) })
 	c.msg.Payload = nil
 	if err != nil {
-		c.log.Info("binproto: authentication failed", "remote", c.RemoteAddr(), "err", err)
-		return engine.Close(CloseAuthFailed, &wrapError{kind: ErrAuthFailed, err: err})
+		c.logClose(slog.LevelInfo, "binproto: authentication failed", CloseAuthFailed, "remote", c.RemoteAddr(), "err", err)
+		return s.authFailed(c, err)
 	}
 	return s.applyAuth(c, res)
 }
@@ -209,10 +219,11 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) error {
 			sec.stopTimer()
 		}
 		s.stats.Authenticated.Add(1)
+		s.authSettled(c, false)
 	case res.Next != nil:
 		sec.next = res.Next
 	default:
-		return engine.Close(CloseAuthFailed, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed))
+		return s.authFailed(c, fmt.Errorf("%w: the authenticator reached no decision", ErrAuthFailed))
 	}
 	if res.Reply.IsZero() {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/binproto/binproto/schema"
@@ -151,12 +152,14 @@ func asBytes(v any) []byte {
 // time (as SHA-256 digests, so that not even their length leaks). Types.Token
 // and Types.OK are required (the client waits for OK) and must be in the
 // server's Config.Types: otherwise no connection could authenticate, and
-// Serve refuses to start.
+// Serve refuses to start. So it does when a token is shorter than
+// MinTokenLength, which could be guessed.
 type TokenAuth struct {
 	Types AuthTypes
-	// Tokens maps each accepted token to the name it authenticates as
-	// (Identity.Name). It must not change once serving has begun: the
-	// digests are computed once, on first use.
+	// Tokens maps each accepted token, of at least MinTokenLength bytes
+	// (random ones, as from crypto/rand.Text), to the name it
+	// authenticates as (Identity.Name). It must not change once serving
+	// has begun: the digests are computed once, on first use.
 	Tokens map[string]string
 
 	once    sync.Once
@@ -169,15 +172,37 @@ type tokenDigest struct {
 	name string
 }
 
+// MinTokenLength is the shortest token TokenAuth accepts in its Tokens:
+// 16 bytes of a random token are 128 bits, out of reach of guessing.
+const MinTokenLength = 16
+
 // checkConfig reports a TokenAuth that cannot authenticate anyone with
-// protocol p.
+// protocol p, or that holds a token short enough to guess. It names such a
+// token by its name, never by the token.
 func (a *TokenAuth) checkConfig(p *Protocol) error {
+	if err := a.checkTypes(p); err != nil {
+		return err
+	}
+	var short []string
+	for tok, name := range a.Tokens {
+		if len(tok) < MinTokenLength {
+			short = append(short, name)
+		}
+	}
+	if len(short) > 0 {
+		slices.Sort(short)
+		return fmt.Errorf("TokenAuth.Tokens: the token of %q is shorter than %d bytes", short[0], MinTokenLength)
+	}
+	return nil
+}
+
+func (a *TokenAuth) checkTypes(p *Protocol) error {
 	return checkAuthTypes(p, "TokenAuth", authType{"Token", a.Types.Token}, authType{"OK", a.Types.OK})
 }
 
 // Begin implements Authenticator.
 func (a *TokenAuth) Begin(_ context.Context, c *Conn) (AuthResult, error) {
-	if err := a.checkConfig(c.proto); err != nil {
+	if err := a.checkTypes(c.proto); err != nil {
 		return AuthResult{}, err
 	}
 	a.once.Do(func() {

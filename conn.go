@@ -151,7 +151,7 @@ func (c *Conn) serve(ctx context.Context, h Handler, m *Message) (out Outgoing, 
 	case errors.As(err, &ce):
 		// A malformed payload (see malformed): the peer's fault, not
 		// the handler's.
-		c.log.Warn("binproto: message not decodable", "type", m.Type, "remote", c.RemoteAddr(), "reason", ce.Reason, "err", err)
+		c.logClose(slog.LevelWarn, "binproto: message not decodable", ce.Reason, "type", m.Type, "remote", c.RemoteAddr(), "err", err)
 		return NoReply, err
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		// The connection closed under the handler, which gave up: not the

@@ -47,7 +47,7 @@ func newFuzzServers(t testing.TB) (*binproto.Protocol, []fuzzServer) {
 	}}
 	return p, []fuzzServer{
 		{srv: mk(nil)},
-		{srv: mk(func(s *binproto.Server) { s.Auth = tokenAuth() }), auth: tokenCreds("s3cret-token").Auth},
+		{srv: mk(func(s *binproto.Server) { s.Auth = tokenAuth() }), auth: tokenCreds(aliceToken).Auth},
 		{srv: mk(func(s *binproto.Server) { s.Auth = hmacAuth() }), auth: hmacCreds("carol", hmacSecret).Auth},
 		{srv: mk(func(s *binproto.Server) {
 			s.MaxConcurrentHandlers = 3
@@ -80,7 +80,7 @@ func FuzzServerStream(f *testing.F) {
 		return b
 	}
 	status := frame(statusMsg(1, "hello"))
-	token := frame(binproto.Msg(authTypes.Token, map[string]any{"token": []byte("s3cret-token")}))
+	token := frame(binproto.Msg(authTypes.Token, map[string]any{"token": []byte(aliceToken)}))
 	bench := frame(binproto.Msg(Benchmark, map[string]any{"data": []byte("panic")}))
 	sensor := frame(binproto.Typed(SensorData, sensorCodec, &sensor{1, 2, 3, 4}))
 	for mode := range byte(len(servers)) {

@@ -137,7 +137,7 @@ func TestHostileSilent(t *testing.T) {
 		creds  *binproto.ClientOptions
 		reason binproto.CloseReason
 	}{
-		{"token", func(s *binproto.Server) { s.Auth, s.AuthTimeout = tokenAuth(), d }, nil, tokenCreds("bystander-token"), binproto.CloseAuthTimeout},
+		{"token", func(s *binproto.Server) { s.Auth, s.AuthTimeout = tokenAuth(), d }, nil, tokenCreds(bystanderToken), binproto.CloseAuthTimeout},
 		{"hmac", func(s *binproto.Server) { s.Auth, s.AuthTimeout = hmacAuth(), d }, nil, hmacCreds("bystander", hmacSecret), binproto.CloseAuthTimeout},
 		{"idle", nil, func(c *binproto.Config) { c.IdleTimeout = d }, nil, binproto.CloseIdleTimeout},
 	} {
@@ -175,7 +175,7 @@ func TestHostilePreAuthOversize(t *testing.T) {
 	}
 	t.Run("declared", func(t *testing.T) {
 		g := guardedServer(t, nil, func(s *binproto.Server) { s.Auth = tokenAuth() })
-		startBystander(t, g.p, g.addr, tokenCreds("bystander-token"))
+		startBystander(t, g.p, g.addr, tokenCreds(bystanderToken))
 		nc := rawDial(t, g.addr)
 		nc.Write(binary.BigEndian.AppendUint32([]byte{0, byte(authTypes.Token)}, 64<<10))
 		// At once: the reason is the limit, not the auth deadline.
@@ -195,9 +195,9 @@ func TestHostilePreAuthOversize(t *testing.T) {
 	})
 	t.Run("custom limit", func(t *testing.T) {
 		g := guardedServer(t, nil, func(s *binproto.Server) { s.Auth, s.MaxPreAuthBytes = tokenAuth(), 100 })
-		startBystander(t, g.p, g.addr, tokenCreds("bystander-token"))
+		startBystander(t, g.p, g.addr, tokenCreds(bystanderToken))
 		nc := rawDial(t, g.addr)
-		nc.Write(tokenFrame(t, g.p, bytes.Repeat([]byte("s3cret-token"), 20)))
+		nc.Write(tokenFrame(t, g.p, bytes.Repeat([]byte(aliceToken), 20)))
 		expectClosed(t, nc, 3*time.Second)
 		waitClose(t, g.srv, binproto.CloseAuthLimit, 1)
 	})
@@ -208,9 +208,9 @@ func TestHostilePreAuthOversize(t *testing.T) {
 // answered, and no handler runs.
 func TestHostileBeforeAuth(t *testing.T) {
 	g := guardedServer(t, nil, func(s *binproto.Server) { s.Auth = tokenAuth() })
-	startBystander(t, g.p, g.addr, tokenCreds("bystander-token"))
+	startBystander(t, g.p, g.addr, tokenCreds(bystanderToken))
 	req, _ := g.p.AppendFrame(nil, binproto.Msg(Benchmark, map[string]any{"data": []byte("hi")}))
-	good, _ := g.p.AppendFrame(nil, binproto.Msg(authTypes.Token, map[string]any{"token": []byte("s3cret-token")}))
+	good, _ := g.p.AppendFrame(nil, binproto.Msg(authTypes.Token, map[string]any{"token": []byte(aliceToken)}))
 	bad, _ := g.p.AppendFrame(nil, binproto.Msg(authTypes.Token, map[string]any{"token": []byte("guess")}))
 	for i, attack := range [][]byte{
 		append(bytes.Repeat(req, 5), good...),

@@ -73,9 +73,16 @@ type RateLimit struct {
 	// one client IP address; a connection over it is closed at once,
 	// counted in Stats.ConnectionsRejected and as CloseLimit.
 	MaxConnsPerIP int
-	// MaxTrackedIPs bounds the client addresses whose buckets are kept.
-	// When the table is full, addresses with no open connection are
-	// forgotten, those with full buckets first. Default 65536.
+	// IPConnRate bounds the new TCP (and TLS) connections per second from
+	// one client IP address, with Burst; a connection over it is closed at
+	// once, before any TLS handshake, counted in Stats.ConnectionsRejected
+	// and as CloseLimit. MaxConnsPerIP bounds how many are open; this, how
+	// fast they come. Off (zero) by default.
+	IPConnRate float64
+	// MaxTrackedIPs bounds the client addresses whose buckets are kept
+	// (those of Server.AuthFailures too). When the table is full,
+	// addresses with no open connection are forgotten, those with full
+	// buckets first. Default 65536.
 	MaxTrackedIPs int
 	// OnExceed says what happens to a message over a limit; by default the
 	// connection is closed (CloseRateLimit).
@@ -88,8 +95,11 @@ const DefaultMaxTrackedIPs = 65536
 
 func (r *RateLimit) connLimited() bool { return r.ConnMessageRate > 0 || r.ConnByteRate > 0 }
 func (r *RateLimit) ipLimited() bool {
-	return r.IPMessageRate > 0 || r.IPByteRate > 0 || r.MaxConnsPerIP > 0
+	return r.ipRated() || r.MaxConnsPerIP > 0 || r.IPConnRate > 0
 }
+
+// ipRated reports whether the frames of an address are limited.
+func (r *RateLimit) ipRated() bool { return r.IPMessageRate > 0 || r.IPByteRate > 0 }
 
 // burstSeconds returns the bucket depth in seconds.
 func (r *RateLimit) burstSeconds() float64 {
@@ -181,27 +191,30 @@ func (r *rateState) full(now time.Time) bool { return r.msgs.full(now) && r.byte
 
 // ipEntry is the state of one client address (or IPv6 /64).
 type ipEntry struct {
-	conns int // open TCP connections; guarded by ipTable.mu
+	conns    int         // open TCP connections; guarded by ipTable.mu
+	newConns tokenBucket // new TCP connections (IPConnRate); guarded by ipTable.mu
 
-	mu   sync.Mutex
-	rate rateState
+	mu        sync.Mutex
+	rate      rateState
+	authFails tokenBucket // failed authentications (auththrottle.go)
 }
 
 // ipTable maps client addresses to their entries, bounded in size.
 type ipTable struct {
-	lim *RateLimit
-	max int
+	lim      *RateLimit
+	throttle authThrottle // of failed authentications
+	max      int
 
 	mu sync.Mutex
 	m  map[netip.Addr]*ipEntry
 }
 
-func newIPTable(lim *RateLimit) *ipTable {
+func newIPTable(lim *RateLimit, throttle authThrottle) *ipTable {
 	n := lim.MaxTrackedIPs
 	if n <= 0 {
 		n = DefaultMaxTrackedIPs
 	}
-	return &ipTable{lim: lim, max: n, m: make(map[netip.Addr]*ipEntry)}
+	return &ipTable{lim: lim, throttle: throttle, max: n, m: make(map[netip.Addr]*ipEntry)}
 }
 
 // ipKey returns the table key of a remote address: the IPv4 address, or
@@ -241,10 +254,14 @@ func (t *ipTable) entry(key netip.Addr, now time.Time) *ipEntry {
 		t.evict(now)
 	}
 	bs := t.lim.burstSeconds()
-	e := &ipEntry{rate: rateState{
-		msgs:  newBucket(t.lim.IPMessageRate, bs, now),
-		bytes: newBucket(t.lim.IPByteRate, bs, now),
-	}}
+	e := &ipEntry{
+		newConns: newBucket(t.lim.IPConnRate, bs, now),
+		rate: rateState{
+			msgs:  newBucket(t.lim.IPMessageRate, bs, now),
+			bytes: newBucket(t.lim.IPByteRate, bs, now),
+		},
+		authFails: t.throttle.bucket(now),
+	}
 	t.m[key] = e
 	return e
 }
@@ -273,23 +290,41 @@ func (t *ipTable) evict(now time.Time) {
 	}
 }
 
+// fullAt reports whether all the buckets of e are full; t.mu must be held.
 func (e *ipEntry) fullAt(now time.Time) bool {
+	if !e.newConns.full(now) {
+		return false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.rate.full(now)
+	return e.rate.full(now) && e.authFails.full(now)
 }
 
-// acquire counts a new connection from key, refusing it when the address
-// already has maxConns (if > 0) open.
-func (t *ipTable) acquire(key netip.Addr, maxConns int) (*ipEntry, bool) {
+// admission is what acquire decided about a new connection.
+type admission uint8
+
+const (
+	admitted     admission = iota
+	overConns              // refused: MaxConnsPerIP
+	overConnRate           // refused: IPConnRate
+)
+
+// acquire counts a new connection from key, refusing it (returning why)
+// when the address already has maxConns (if > 0) open or is over its
+// IPConnRate.
+func (t *ipTable) acquire(key netip.Addr, maxConns int) (*ipEntry, admission) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.entry(key, timeNow())
+	now := timeNow()
+	e := t.entry(key, now)
 	if maxConns > 0 && e.conns >= maxConns {
-		return nil, false
+		return nil, overConns
+	}
+	if !e.newConns.allow(now, 1) {
+		return nil, overConnRate
 	}
 	e.conns++
-	return e, true
+	return e, admitted
 }
 
 // release uncounts a connection of e. The entry stays, so that reconnecting

@@ -111,15 +111,15 @@ func TestIPKey(t *testing.T) {
 
 func TestIPTableBounded(t *testing.T) {
 	lim := &RateLimit{IPMessageRate: 1, MaxConnsPerIP: 2, MaxTrackedIPs: 16}
-	tab := newIPTable(lim)
+	tab := newIPTable(lim, authThrottle{})
 	a := netip.MustParseAddr("10.0.0.1")
 	e1, ok1 := tab.acquire(a, 2)
 	_, ok2 := tab.acquire(a, 2)
-	if _, ok3 := tab.acquire(a, 2); !ok1 || !ok2 || ok3 {
-		t.Fatalf("acquire: %v %v %v, want true true false", ok1, ok2, ok3)
+	if _, ok3 := tab.acquire(a, 2); ok1 != admitted || ok2 != admitted || ok3 != overConns {
+		t.Fatalf("acquire: %v %v %v, want admitted admitted overConns", ok1, ok2, ok3)
 	}
 	tab.release(e1)
-	if _, ok := tab.acquire(a, 2); !ok {
+	if _, ok := tab.acquire(a, 2); ok != admitted {
 		t.Fatal("acquire after a release refused")
 	}
 	// Many addresses without connections: the table stays bounded, and the
@@ -133,5 +133,51 @@ func TestIPTableBounded(t *testing.T) {
 	}
 	if e := tab.lookup(a, now); e.conns != 2 {
 		t.Fatalf("the connected address was forgotten (conns %d)", e.conns)
+	}
+}
+
+// TestAuthTurn: an address's failures to spare let authentications through
+// at once; without, one waits its turn, reserving it, and the next one,
+// whose wait would exceed the bound, is refused; a success gives its
+// reserved turn back.
+func TestAuthTurn(t *testing.T) {
+	at := AuthFailureLimit{Rate: 2, Burst: 2, MaxDelay: time.Second}.resolve()
+	tab := newIPTable(&RateLimit{}, at)
+	now := time.Now()
+	e := tab.lookup(netip.MustParseAddr("10.0.0.1"), now)
+	for i := range 2 {
+		if wait, reserved, ok := e.authTurn(now, at.maxDelay, true); wait != 0 || reserved || !ok {
+			t.Fatalf("turn %d: %v %v %v, want at once", i, wait, reserved, ok)
+		}
+		e.authDone(true, false)
+	}
+	// No failure to spare: the next earns one in 500 ms and reserves it.
+	wait, reserved, ok := e.authTurn(now, at.maxDelay, true)
+	if wait != 500*time.Millisecond || !reserved || !ok {
+		t.Fatalf("third turn: %v %v %v, want a reserved turn in 500ms", wait, reserved, ok)
+	}
+	// The next would wait 1 s: still within the bound, but a look at
+	// accept does not reserve.
+	if w, r, ok := e.authTurn(now, at.maxDelay, false); w != time.Second || r || !ok {
+		t.Fatalf("look: %v %v %v", w, r, ok)
+	}
+	if w, r, ok := e.authTurn(now, at.maxDelay, true); w != time.Second || !r || !ok {
+		t.Fatalf("fourth turn: %v %v %v", w, r, ok)
+	}
+	if _, _, ok := e.authTurn(now, at.maxDelay, true); ok {
+		t.Fatal("a turn beyond MaxDelay was granted")
+	}
+	// The reserved turns succeed: given back, the next waits 500 ms again.
+	e.authDone(false, true)
+	e.authDone(false, true)
+	if w, _, ok := e.authTurn(now, at.maxDelay, false); w != 500*time.Millisecond || !ok {
+		t.Fatalf("after two successes: %v %v", w, ok)
+	}
+	// An address in debt is kept when the table evicts.
+	if e.fullAt(now) {
+		t.Fatal("an address with failures counts as full")
+	}
+	if !e.fullAt(now.Add(2 * time.Second)) {
+		t.Fatal("the failures were not forgotten after Burst/Rate")
 	}
 }

@@ -3,7 +3,9 @@ package binproto
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/internal/engine"
@@ -21,10 +23,26 @@ type serverSec struct {
 	once         sync.Once
 	authTimeout  time.Duration // 0: none
 	preAuthBytes int
-	connRate     bool     // per-connection buckets needed
-	ips          *ipTable // per-IP state, or nil
-	perConn      bool     // connections need a connSec
+	connRate     bool         // per-connection buckets needed
+	ips          *ipTable     // per-IP state, or nil
+	ipRates      bool         // frames are charged to their address
+	throttle     authThrottle // of failed authentications (auththrottle.go)
+	perConn      bool         // connections need a connSec
 	validators   validatorSet
+	logs         closeLog  // samples the log lines of closes (logsample.go)
+	counts       secCounts // the Stats counters of this file's concerns
+}
+
+// secCounts are the counters of authentication and its throttling.
+type secCounts struct {
+	authFailures, authThrottled, authDelayed atomic.Uint64
+}
+
+// addStats adds the security counters to st.
+func (ss *serverSec) addStats(st *Stats) {
+	st.AuthFailures = ss.counts.authFailures.Load()
+	st.AuthThrottled = ss.counts.authThrottled.Load()
+	st.AuthDelayed = ss.counts.authDelayed.Load()
 }
 
 // timeNow is the clock of the rate limiters.
@@ -46,16 +64,22 @@ func (s *Server) secInit() {
 			ss.preAuthBytes = DefaultMaxPreAuthBytes
 		}
 		ss.connRate = s.RateLimit.connLimited()
-		if s.RateLimit.ipLimited() {
-			ss.ips = newIPTable(&s.RateLimit)
+		if s.Auth != nil {
+			ss.throttle = s.AuthFailures.resolve()
 		}
+		if s.RateLimit.ipLimited() || ss.throttle.on() {
+			ss.ips = newIPTable(&s.RateLimit, ss.throttle)
+		}
+		ss.ipRates = s.RateLimit.ipRated()
 		ss.perConn = s.Auth != nil || ss.connRate || ss.ips != nil
 	})
 }
 
 // secAdmit gives a new TCP connection its security state, counting it
-// against its address's connection limit. A connection over the limit is
-// closed, counted as rejected (CloseLimit), and false is returned.
+// against its address's connection limits. A connection over a limit, or
+// whose address is throttled for failed authentications, is closed at
+// once, counted as rejected (CloseLimit, or CloseAuthFailed), and false is
+// returned. It runs on the accept loop: it never waits.
 func (s *Server) secAdmit(c *Conn) bool {
 	s.secInit()
 	if !s.sec.perConn {
@@ -64,13 +88,15 @@ func (s *Server) secAdmit(c *Conn) bool {
 	sec := &connSec{authOn: s.Auth != nil}
 	if s.sec.ips != nil {
 		if key, ok := ipKey(c.RemoteAddr()); ok {
-			e, ok := s.sec.ips.acquire(key, s.RateLimit.MaxConnsPerIP)
-			if !ok {
-				s.stats.Rejected.Add(1)
-				s.stats.Closed(CloseLimit)
-				c.e.NetConn().Close()
-				c.log.Info("binproto: too many connections from one address", "remote", c.RemoteAddr())
-				return false
+			e, adm := s.sec.ips.acquire(key, s.RateLimit.MaxConnsPerIP)
+			switch {
+			case adm == overConns:
+				return s.reject(c, CloseLimit, "binproto: too many connections from one address")
+			case adm == overConnRate:
+				return s.reject(c, CloseLimit, "binproto: connections from one address too frequent")
+			case s.throttled(c, e): // auththrottle.go
+				s.sec.ips.release(e)
+				return s.reject(c, CloseAuthFailed, "binproto: authentication throttled; connection refused")
 			}
 			sec.ip = e
 		}
@@ -80,6 +106,15 @@ func (s *Server) secAdmit(c *Conn) bool {
 	}
 	c.sec = sec
 	return true
+}
+
+// reject closes a connection secAdmit refuses, counting it and logging msg.
+func (s *Server) reject(c *Conn, reason CloseReason, msg string) bool {
+	s.stats.Rejected.Add(1)
+	s.stats.Closed(reason)
+	c.e.NetConn().Close()
+	c.logClose(slog.LevelInfo, msg, reason, "remote", c.RemoteAddr())
+	return false
 }
 
 func (s *Server) newRateState() *rateState {
@@ -137,14 +172,18 @@ func (s *Server) screen(c *Conn, fr wire.Frame) (done bool, err error) {
 // connection slot in the address table.
 func (s *Server) allowFrame(c *Conn, n int) bool {
 	sec := c.sec
-	if sec == nil || (sec.rate == nil && sec.ip == nil && !(c.datagram && s.sec.ips != nil)) {
-		return true
+	if sec == nil || (sec.rate == nil && !s.sec.ipRates) {
+		return true // (an address's entry may be there for other limits)
 	}
-	ip := sec.ip
-	if c.datagram && s.sec.ips != nil {
+	var ip *ipEntry
+	switch {
+	case !s.sec.ipRates:
+	case c.datagram:
 		if key, ok := ipKey(c.RemoteAddr()); ok {
 			ip = s.sec.ips.lookup(key, timeNow())
 		}
+	default:
+		ip = sec.ip
 	}
 	if !allowFrame(sec.rate, ip, n) {
 		s.stats.RateLimited.Add(1)
@@ -164,7 +203,7 @@ func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason 
 	case c.datagram:
 		return nil
 	}
-	c.log.Info("binproto: message refused; closing", "reason", reason, "remote", c.RemoteAddr(), "err", cause)
+	c.logClose(slog.LevelInfo, "binproto: message refused; closing", reason, "remote", c.RemoteAddr(), "err", cause)
 	return engine.Close(reason, cause)
 }
 

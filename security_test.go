@@ -85,7 +85,13 @@ func whoami(t testing.TB, cl *binproto.Client) string {
 	return string(f["data"].([]byte))
 }
 
-var testTokens = map[string]string{"s3cret-token": "alice", "bystander-token": "bob"}
+// The test tokens, at least 16 bytes long (MinTokenLength).
+const (
+	aliceToken     = "s3cret-token-of-alice"
+	bystanderToken = "bystander-token-of-bob"
+)
+
+var testTokens = map[string]string{aliceToken: "alice", bystanderToken: "bob"}
 
 func tokenAuth() *binproto.TokenAuth {
 	return &binproto.TokenAuth{Types: authTypes, Tokens: testTokens}
@@ -112,12 +118,12 @@ func hmacCreds(id string, secret []byte) *binproto.ClientOptions {
 
 func TestTokenAuth(t *testing.T) {
 	g := guardedServer(t, nil, func(s *binproto.Server) { s.Auth = tokenAuth() })
-	startBystander(t, g.p, g.addr, tokenCreds("bystander-token"))
-	if got := whoami(t, dial(t, g.p, g.addr, tokenCreds("s3cret-token"))); got != "token:alice:true" {
+	startBystander(t, g.p, g.addr, tokenCreds(bystanderToken))
+	if got := whoami(t, dial(t, g.p, g.addr, tokenCreds(aliceToken))); got != "token:alice:true" {
 		t.Errorf("identity %q, want token:alice:true", got)
 	}
 	calls := g.calls.Load()
-	for i, tok := range []string{"wrong", "", "s3cret-token\x00", "s3cret-toke"} {
+	for i, tok := range []string{"wrong", "", aliceToken + "\x00", aliceToken[:len(aliceToken)-1]} {
 		_, err := binproto.Dial(testCtx(t, 5*time.Second), g.p, g.addr, tokenCreds(tok))
 		if !errors.Is(err, binproto.ErrAuthFailed) {
 			t.Fatalf("token %q: %v, want ErrAuthFailed", tok, err)
@@ -155,7 +161,7 @@ func TestHMACAuth(t *testing.T) {
 	}
 	// A token client talking to an HMAC server fails: its first message is
 	// not the response.
-	if _, err := binproto.Dial(testCtx(t, 5*time.Second), g.p, g.addr, tokenCreds("s3cret-token")); !errors.Is(err, binproto.ErrAuthFailed) {
+	if _, err := binproto.Dial(testCtx(t, 5*time.Second), g.p, g.addr, tokenCreds(aliceToken)); !errors.Is(err, binproto.ErrAuthFailed) {
 		t.Fatalf("token client of an HMAC server: %v", err)
 	}
 }
@@ -212,7 +218,7 @@ func TestBroadcastSkipsUnauthenticated(t *testing.T) {
 		s.Auth = tokenAuth()
 		s.AuthTimeout = 500 * time.Millisecond
 	})
-	cl := dial(t, g.p, g.addr, tokenCreds("s3cret-token"))
+	cl := dial(t, g.p, g.addr, tokenCreds(aliceToken))
 	nc := rawDial(t, g.addr)
 	waitFor(t, 2*time.Second, "two connections", func() bool { return g.srv.Stats().ConnectionsActive == 2 })
 	n, err := g.srv.Broadcast(testCtx(t, 5*time.Second), statusMsg(7, "news"))

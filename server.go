@@ -61,6 +61,10 @@ type Server struct {
 	// MaxPreAuthBytes bounds the bytes a connection may send before it has
 	// authenticated. Default 16 KiB.
 	MaxPreAuthBytes int
+	// AuthFailures throttles failed authentications per client address:
+	// by default, after 5 failures one a second. The zero value is the
+	// default; a negative Rate turns it off. See AuthFailureLimit.
+	AuthFailures AuthFailureLimit
 	// RateLimit bounds messages and bytes per second per connection and per
 	// client IP, and connections per IP. The zero value limits nothing.
 	RateLimit RateLimit
@@ -123,6 +127,7 @@ func (s *Server) Stats() Stats {
 	if s.init() == nil && s.opts.Budget != nil {
 		st.BufferedBytes = s.opts.Budget.Used()
 	}
+	s.sec.addStats(&st) // security.go
 	return st
 }
 
@@ -336,6 +341,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.init(); err != nil {
 		return err
 	}
+	defer s.sec.logs.flush(s.logger()) // the closes not yet logged (logsample.go)
 	return s.conns.Shutdown(ctx, CloseShutdown, ErrServerClosed)
 }
 
@@ -347,6 +353,7 @@ func (s *Server) Close() error {
 		return err
 	}
 	s.conns.Close(CloseShutdown, ErrServerClosed)
+	s.sec.logs.flush(s.logger()) // the closes not yet logged (logsample.go)
 	return nil
 }
 
@@ -415,9 +422,9 @@ func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	var unknown *wire.UnknownTypeError
 	if errors.As(err, &unknown) {
 		s.stats.NotFound.Add(1)
-		c.log.Info("binproto: unknown message type; answered NOT_FOUND and closed", "type", unknown.Type, "remote", c.RemoteAddr())
+		c.logClose(slog.LevelInfo, "binproto: unknown message type; answered NOT_FOUND and closed", CloseUnknownType, "type", unknown.Type, "remote", c.RemoteAddr())
 	} else if err != nil && reason != ClosePeer && reason != CloseShutdown && reason != CloseLocal {
-		c.log.Info("binproto: connection closed", "reason", reason, "remote", c.RemoteAddr(), "err", err)
+		c.logClose(slog.LevelInfo, "binproto: connection closed", reason, "remote", c.RemoteAddr(), "err", err) // sampled (logsample.go)
 	}
 	s.secClosed(c)
 	s.stats.Active.Add(-1)

@@ -31,7 +31,7 @@ const (
 // Stats is a snapshot of a server's or client's counters.
 type Stats struct {
 	ConnectionsAccepted uint64 // connections served (TCP) since start
-	ConnectionsRejected uint64 // connections closed at once over MaxConnections
+	ConnectionsRejected uint64 // connections closed at once: over MaxConnections, MaxConnsPerIP, IPConnRate, or throttled (AuthThrottled)
 	ConnectionsActive   int64  // connections open now
 	MessagesIn          uint64 // frames received
 	MessagesOut         uint64 // frames sent
@@ -42,7 +42,10 @@ type Stats struct {
 	HandlerPanics       uint64 // handlers that panicked
 	DatagramsDropped    uint64 // UDP datagrams dropped as oversized or malformed
 	Unsolicited         uint64 // client: messages dropped because the Receive queue was full
-	Authenticated       uint64 // connections that authenticated (failures are in Closes)
+	Authenticated       uint64 // connections that authenticated
+	AuthFailures        uint64 // authentications the Authenticator refused (wrong credentials, a frame out of turn, no decision)
+	AuthThrottled       uint64 // connections refused, at accept or before a step, for their address's failed authentications (closed as CloseAuthFailed)
+	AuthDelayed         uint64 // authentications delayed for their address's failed authentications
 	RateLimited         uint64 // messages refused over a rate limit
 	Invalid             uint64 // messages rejected by a validator
 	AmplificationDrops  uint64 // UDP replies dropped as larger than their request
