@@ -46,6 +46,7 @@ type Stats struct {
 	RateLimited         uint64 // messages refused over a rate limit
 	Invalid             uint64 // messages rejected by a validator
 	AmplificationDrops  uint64 // UDP replies dropped as larger than their request
+	DatagramsThrottled  uint64 // UDP datagrams dropped unread over their source's budget (UDPOptions.SourceRate)
 	Closes              map[CloseReason]uint64
 }
 
@@ -68,6 +69,7 @@ func snapshot(s *engine.Counters) Stats {
 		RateLimited:         s.RateLimited.Load(),
 		Invalid:             s.Invalid.Load(),
 		AmplificationDrops:  s.AmplificationDrops.Load(),
+		DatagramsThrottled:  s.DatagramsThrottled.Load(),
 		Closes:              s.Closes(),
 	}
 }

@@ -1,0 +1,144 @@
+package binproto_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/binproto/binproto"
+)
+
+// udpFlood is the outcome of one flood: what the flooder sent, and what a
+// bystander on another address got meanwhile.
+type udpFlood struct {
+	sent     uint64        // datagrams the flooder sent
+	elapsed  time.Duration // how long it sent
+	asked    int           // bystander requests
+	answered int           // of which answered within their deadline
+	p50, p99 time.Duration // bystander round trips (unanswered ones count as their deadline)
+}
+
+func (f udpFlood) rate() float64 { return float64(f.sent) / f.elapsed.Seconds() }
+
+// floodUDP floods the UDP server at addr from one source address
+// (127.0.0.1, floodWriters goroutines on one socket) for d, while a
+// bystander from bystanderIP makes one request at a time, each with
+// deadline, and returns what happened.
+func floodUDP(t testing.TB, p *binproto.Protocol, addr string, d, deadline time.Duration) udpFlood {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flood, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	by, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(bystanderIP)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := binproto.NewClient(p, by, nil)
+	defer cl.Close()
+	if err := checkStatusEcho(testCtx(t, 5*time.Second), cl, 0); err != nil {
+		t.Fatalf("bystander before the flood: %v", err)
+	}
+	// The flood is of requests the server would answer: the most it can
+	// be made to do per datagram.
+	frame, err := p.AppendFrame(nil, statusMsg(7, "flood"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		sent atomic.Uint64
+		stop atomic.Bool
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	for range floodWriters {
+		wg.Go(func() {
+			n := uint64(0)
+			for !stop.Load() {
+				if _, err := flood.Write(frame); err == nil {
+					n++
+				}
+			}
+			sent.Add(n)
+		})
+	}
+	var f udpFlood
+	var rtts []time.Duration
+	for i := 1; time.Since(start) < d; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		t0 := time.Now()
+		err := checkStatusEcho(ctx, cl, i)
+		rtt := time.Since(t0)
+		cancel()
+		f.asked++
+		if err == nil {
+			f.answered++
+		} else {
+			rtt = deadline
+		}
+		rtts = append(rtts, rtt)
+		time.Sleep(2 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	f.elapsed = time.Since(start)
+	f.sent = sent.Load()
+	slices.Sort(rtts)
+	f.p50 = rtts[len(rtts)/2]
+	f.p99 = rtts[len(rtts)*99/100]
+	return f
+}
+
+// floodWriters is the number of goroutines the flooder writes with.
+var floodWriters = max(envInt("BINPROTO_FLOOD_WRITERS"), 1)
+
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
+// TestHostileUDPFlood: a source flooding a UDP server as fast as it can
+// does not starve a bystander on another address: the flood is throttled
+// by the per-address datagram budget before it is decoded, and the
+// bystander gets (nearly) all its replies.
+func TestHostileUDPFlood(t *testing.T) {
+	if !canBindBystander() {
+		t.Skip("needs a second loopback address, " + bystanderIP)
+	}
+	checkLeaks(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p}
+	srv.UDP.Readers = envInt("BINPROTO_UDP_READERS")
+	srv.UDP.SourceRate = float64(envInt("BINPROTO_UDP_RATE"))
+	registerEcho(srv)
+	addr, _ := serveUDP(t, srv)
+	d := time.Second
+	if s := os.Getenv("BINPROTO_FLOOD_SECONDS"); s != "" { // longer runs for measurement
+		n, _ := strconv.ParseFloat(s, 64)
+		d = time.Duration(n * float64(time.Second))
+	}
+	f := floodUDP(t, p, addr, d, 250*time.Millisecond)
+	st := srv.Stats()
+	t.Logf("flood %d datagrams in %v (%.0f/s); bystander %d/%d answered, p50 %v, p99 %v; server in %d, out %d, throttled %d (%d not read)",
+		f.sent, f.elapsed.Round(time.Millisecond), f.rate(), f.answered, f.asked, f.p50, f.p99, st.MessagesIn, st.MessagesOut, st.DatagramsThrottled, int64(f.sent)+int64(f.asked)+1-int64(st.MessagesIn+st.DatagramsThrottled))
+	if f.answered*10 < f.asked*9 || f.asked < 20 {
+		t.Errorf("the bystander got %d replies to %d requests during the flood, want at least 90%%", f.answered, f.asked)
+	}
+	// The flood was dropped unread over its budget: what was handled is at
+	// most a burst and the budget of the time it lasted.
+	handled := st.MessagesIn - uint64(f.asked) - 1
+	if budget := binproto.DefaultUDPSourceRate * (1 + f.elapsed.Seconds()); st.DatagramsThrottled == 0 || float64(handled) > budget {
+		t.Errorf("%d flood datagrams throttled, %d handled (budget %.0f)", st.DatagramsThrottled, handled, budget)
+	}
+}
