@@ -32,19 +32,8 @@ func (f udpFlood) rate() float64 { return float64(f.sent) / f.elapsed.Seconds() 
 // deadline, and returns what happened.
 func floodUDP(t testing.TB, p *binproto.Protocol, addr string, d, deadline time.Duration) udpFlood {
 	t.Helper()
-	raddr, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flood, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer flood.Close()
-	by, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(bystanderIP)}, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	flood := udpFrom(t, addr, "127.0.0.1")
+	by := udpFrom(t, addr, bystanderIP)
 	cl := binproto.NewClient(p, by, nil)
 	defer cl.Close()
 	if err := checkStatusEcho(testCtx(t, 5*time.Second), cl, 0); err != nil {
@@ -140,5 +129,103 @@ func TestHostileUDPFlood(t *testing.T) {
 	handled := st.MessagesIn - uint64(f.asked) - 1
 	if budget := binproto.DefaultUDPSourceRate * (1 + f.elapsed.Seconds()); st.DatagramsThrottled == 0 || float64(handled) > budget {
 		t.Errorf("%d flood datagrams throttled, %d handled (budget %.0f)", st.DatagramsThrottled, handled, budget)
+	}
+}
+
+// TestHostileUDPSlowSource: a source whose datagrams go to a slow handler
+// holds at most one reader at a time: its further datagrams are queued (and
+// over the queue's bound dropped as throttled), so a bystander on another
+// address is still answered promptly.
+func TestHostileUDPSlowSource(t *testing.T) {
+	if !canBindBystander() {
+		t.Skip("needs a second loopback address, " + bystanderIP)
+	}
+	checkLeaks(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p, UDP: binproto.UDPOptions{Readers: 2}}
+	registerEcho(srv)
+	var slow atomic.Int64
+	srv.HandleFunc(FixedBenchmark, func(ctx context.Context, _ *binproto.Message) (binproto.Outgoing, error) {
+		slow.Add(1)
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return binproto.NoReply, nil
+	})
+	addr, _ := serveUDP(t, srv)
+	nc := udpRaw(t, addr) // from 127.0.0.1
+	frame, err := p.AppendFrame(nil, binproto.Typed(FixedBenchmark, fixedCodec, &fixedBench{1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sent = 300 // more than a peer's queue holds
+	for range sent {
+		if _, err := nc.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the slow handler to run", func() bool { return slow.Load() > 0 })
+	by := udpFrom(t, addr, bystanderIP)
+	cl := binproto.NewClient(p, by, nil)
+	defer cl.Close()
+	for i := range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := checkStatusEcho(ctx, cl, i)
+		cancel()
+		if err != nil {
+			t.Fatalf("bystander request %d while a slow source is served: %v (slow handlers run %d)", i, err, slow.Load())
+		}
+	}
+	if st := srv.Stats(); st.DatagramsThrottled == 0 || slow.Load() >= sent {
+		t.Errorf("%d slow datagrams handled, %d throttled, of %d: want the queue bounded", slow.Load(), st.DatagramsThrottled, sent)
+	}
+}
+
+// udpFrom opens a UDP socket from the local IP from to addr, closed when
+// the test ends.
+func udpFrom(t testing.TB, addr, from string) *net.UDPConn {
+	t.Helper()
+	raddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(from)}, raddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// TestUDPReaders: with several readers, concurrent peers each get their
+// own replies, every one of them.
+func TestUDPReaders(t *testing.T) {
+	checkGoroutines(t)
+	p := udpProto(t)
+	srv := &binproto.Server{Protocol: p, UDP: binproto.UDPOptions{Readers: 4}}
+	registerEcho(srv)
+	addr, _ := serveUDP(t, srv)
+	ctx := testCtx(t, 10*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for c := range 8 {
+		cl := dial(t, p, addr, nil)
+		wg.Go(func() {
+			for i := range 100 {
+				if err := checkStatusEcho(ctx, cl, c*1000+i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := srv.Stats(); st.MessagesIn != 800 || st.MessagesOut != 800 || st.DatagramsThrottled != 0 {
+		t.Errorf("in %d, out %d, throttled %d; want 800, 800, 0", st.MessagesIn, st.MessagesOut, st.DatagramsThrottled)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
@@ -60,6 +61,8 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 	}
 	// Handlers' contexts end with the packet server (or their peer's
 	// entry), as they do with a TCP connection.
+	// Queued datagrams are then handled (on closed Conns) and released.
+	defer peers.drains.Wait()
 	defer peers.closeAll(CloseShutdown, ErrServerClosed)
 	err := s.conns.ServePacket(pc, o)
 	if errors.Is(err, engine.ErrClosed) {
@@ -71,8 +74,10 @@ func (s *Server) ServePacket(pc net.PacketConn) error {
 // packetPeers are the Conns that reply and push to the peers of one packet
 // socket. Its readers use it concurrently.
 type packetPeers struct {
-	s  *Server
-	pc net.PacketConn
+	s      *Server
+	pc     net.PacketConn
+	queued atomic.Int64   // bytes of datagrams waiting for their busy peers
+	drains sync.WaitGroup // goroutines handling queued datagrams
 
 	mu sync.Mutex
 	m  map[peerKey]*packetPeer
@@ -85,28 +90,105 @@ type peerKey struct {
 	str string
 }
 
-// packetPeer is one source's Conn. mu serialises the handling of its
-// datagrams, which different readers may read: the Conn's read-side state
-// (the message, the reply buffer, the rate buckets, the order of
-// concurrent handlers) belongs to whoever holds it, as it belongs to the
-// read goroutine of a TCP connection.
+// packetPeer is one source's Conn. Its datagrams are handled one at a time
+// (by whoever set busy), since the Conn's read-side state (the message, the
+// reply buffer, the rate buckets, the order of concurrent handlers) belongs
+// to one goroutine at a time, as it belongs to the read goroutine of a TCP
+// connection. A reader that reads a datagram of a busy peer queues a copy
+// and goes back to reading, so that no source can hold more than one
+// reader: the queue is then handled by a goroutine of its own.
 type packetPeer struct {
-	mu sync.Mutex
-	c  *Conn
+	c *Conn
+
+	mu     sync.Mutex
+	busy   bool
+	queue  []*[]byte // copies of datagrams, in the order they were read
+	queued int       // bytes in queue
 }
 
-// maxPacketPeers bounds the per-address Conns a packet server keeps.
-const maxPacketPeers = 1024
+const (
+	// maxPacketPeers bounds the per-address Conns a packet server keeps.
+	maxPacketPeers = 1024
+	// maxPeerQueue and maxPeerQueued bound the datagrams and bytes queued
+	// for one busy peer (one datagram always fits), maxPacketQueued the
+	// bytes queued for all the peers of a socket.
+	maxPeerQueue    = 128
+	maxPeerQueued   = 64 << 10
+	maxPacketQueued = 4 << 20
+)
 
-// serve handles the datagram b from from (or addr): parsed, then dispatched
-// as a TCP frame is (screening, handler), its handler's error logged, never
-// closing anything.
+// serve handles the datagram b from from (or addr): at once if its peer is
+// idle, else queued for it (or dropped and counted as throttled when its
+// queue is full).
 func (pp *packetPeers) serve(b []byte, from netip.AddrPort, addr net.Addr) {
-	s := pp.s
 	p := pp.peer(from, addr)
 	p.mu.Lock()
+	if p.busy {
+		pp.enqueue(p, b)
+		p.mu.Unlock()
+		return
+	}
+	p.busy = true
+	p.mu.Unlock()
+	pp.handle(p.c, b)
+	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := p.c
+	if len(p.queue) == 0 {
+		p.busy = false
+		return
+	}
+	pp.drains.Add(1)
+	go pp.drain(p)
+}
+
+// enqueue queues a copy of b for the busy peer p; p.mu is held.
+func (pp *packetPeers) enqueue(p *packetPeer, b []byte) {
+	n := int64(len(b))
+	if len(p.queue) >= maxPeerQueue || p.queued+len(b) > maxPeerQueued {
+		pp.s.stats.DatagramsThrottled.Add(1)
+		return
+	}
+	if pp.queued.Add(n) > maxPacketQueued {
+		pp.queued.Add(-n)
+		pp.s.stats.DatagramsThrottled.Add(1)
+		return
+	}
+	buf := getBuffer(pp.s.Protocol, len(b))
+	*buf = append((*buf)[:0], b...)
+	p.queue = append(p.queue, buf)
+	p.queued += len(b)
+}
+
+// drain handles p's queued datagrams until there are none. Those still
+// queued when its Conn closes (the server closing) are dropped.
+func (pp *packetPeers) drain(p *packetPeer) {
+	defer pp.drains.Done()
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 {
+			p.busy = false
+			p.queue = nil
+			p.mu.Unlock()
+			return
+		}
+		buf := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.queued -= len(*buf)
+		p.mu.Unlock()
+		if p.c.Context().Err() == nil { // else the server is closing
+			pp.handle(p.c, *buf)
+		}
+		pp.queued.Add(-int64(len(*buf)))
+		putBuffer(pp.s.Protocol, buf)
+	}
+}
+
+// handle parses the datagram b of c's peer and dispatches it as a TCP frame
+// is (screening, handler), its handler's error logged, never closing
+// anything.
+func (pp *packetPeers) handle(c *Conn, b []byte) {
+	s := pp.s
 	fr, perr := s.Protocol.framing.ParseExact(b)
 	if perr != nil {
 		s.stats.DatagramsDropped.Add(1)
