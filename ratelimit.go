@@ -234,6 +234,11 @@ func ipKey(a net.Addr) (netip.Addr, bool) {
 			return netip.Addr{}, false
 		}
 	}
+	return addrKey(ap)
+}
+
+// addrKey is ipKey of an address already in hand (a datagram's source).
+func addrKey(ap netip.AddrPort) (netip.Addr, bool) {
 	ip := ap.Addr().Unmap()
 	if !ip.IsValid() {
 		return netip.Addr{}, false

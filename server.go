@@ -76,6 +76,10 @@ type Server struct {
 	// counted in Stats.AmplificationDrops, so that a spoofed source address
 	// cannot turn the server into an amplifier.
 	AllowUDPAmplification bool
+	// UDP tunes how ServePacket reads datagrams: a budget per source
+	// address, checked before a datagram is decoded, the goroutines that
+	// read, the socket's receive buffer. The zero value is the defaults.
+	UDP UDPOptions
 
 	handlers handlerSet
 	sec      serverSec // auth, rate limits, validators (security.go)

@@ -50,6 +50,7 @@ type Stats struct {
 	Invalid             uint64 // messages rejected by a validator
 	AmplificationDrops  uint64 // UDP replies dropped as larger than their request
 	BufferedBytes       int64  // server: frame bytes held now from Server.MaxBufferedBytes
+	DatagramsThrottled  uint64 // UDP datagrams dropped unread over their source's budget (UDPOptions.SourceRate)
 	Closes              map[CloseReason]uint64
 }
 
@@ -72,6 +73,7 @@ func snapshot(s *engine.Counters) Stats {
 		RateLimited:         s.RateLimited.Load(),
 		Invalid:             s.Invalid.Load(),
 		AmplificationDrops:  s.AmplificationDrops.Load(),
+		DatagramsThrottled:  s.DatagramsThrottled.Load(),
 		Closes:              s.Closes(),
 	}
 }

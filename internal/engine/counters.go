@@ -14,6 +14,7 @@ type Counters struct {
 	DatagramsDropped, Unsolicited atomic.Uint64
 	Authenticated, RateLimited    atomic.Uint64
 	Invalid, AmplificationDrops   atomic.Uint64
+	DatagramsThrottled            atomic.Uint64
 
 	closes [len(Reasons)]atomic.Uint64
 }

@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"net"
+	"net/netip"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -45,11 +47,38 @@ func isTransientUDP(err error) bool {
 	return errors.As(err, &oe) && !oe.Timeout() && !errors.Is(err, net.ErrClosed) && oe.Op == "read" && errors.Is(oe.Err, syscall.ECONNREFUSED)
 }
 
-// ServePacket reads datagrams from pc until the group closes (it then
-// returns ErrClosed) or reading fails, and hands each to handle with its
-// source address; b is valid until handle returns. pc is closed when
-// ServePacket returns.
-func (g *Group) ServePacket(pc net.PacketConn, handle func(b []byte, from net.Addr)) error {
+// PacketOptions say how Group.ServePacket reads a packet socket.
+type PacketOptions struct {
+	// Readers is the number of goroutines reading the socket at once; at
+	// least one. The datagrams of one source may be read by different
+	// readers, so Handle serialises what it must.
+	Readers int
+	// Admit, when set, is asked about each datagram from an IP source
+	// right after it is read, before anything is decoded or allocated; a
+	// datagram it refuses is dropped. It is called concurrently by the
+	// readers and must be cheap: under a flood it runs once per datagram.
+	Admit func(from netip.AddrPort) bool
+	// Handle handles one admitted datagram b (valid until Handle returns)
+	// from the source from (the zero AddrPort for a source that is not IP)
+	// or addr. addr is nil when the socket reported the source as an
+	// AddrPort only (see SourceAddr). Called concurrently by the readers.
+	Handle func(b []byte, from netip.AddrPort, addr net.Addr)
+}
+
+// SourceAddr returns the source of a datagram handed to
+// PacketOptions.Handle as a net.Addr, allocating it if the socket did not.
+func SourceAddr(from netip.AddrPort, addr net.Addr) net.Addr {
+	if addr != nil {
+		return addr
+	}
+	return net.UDPAddrFromAddrPort(from)
+}
+
+// ServePacket reads datagrams from pc with o.Readers goroutines until the
+// group closes (it then returns ErrClosed) or reading fails (it then
+// returns the first error), and hands each to o.Handle. pc is closed when
+// ServePacket returns, once every reader has ended.
+func (g *Group) ServePacket(pc net.PacketConn, o PacketOptions) error {
 	g.mu.Lock()
 	g.initLocked()
 	if g.closing.Load() {
@@ -67,9 +96,50 @@ func (g *Group) ServePacket(pc net.PacketConn, handle func(b []byte, from net.Ad
 		pc.Close()
 		g.wg.Done()
 	}()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	// The first reader to stop closes the socket, which stops the others.
+	stop := func(err error) {
+		once.Do(func() {
+			first = err
+			pc.Close()
+		})
+	}
+	for range max(o.Readers, 1) - 1 {
+		wg.Go(func() { stop(g.readPackets(pc, &o)) })
+	}
+	stop(g.readPackets(pc, &o))
+	wg.Wait()
+	return first
+}
+
+// addrPortReader is a packet socket that reports sources without
+// allocating, as *net.UDPConn does.
+type addrPortReader interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+}
+
+// readPackets is one reader of ServePacket.
+func (g *Group) readPackets(pc net.PacketConn, o *PacketOptions) error {
 	buf := make([]byte, MaxDatagram)
+	ar, _ := pc.(addrPortReader)
 	for {
-		n, addr, err := pc.ReadFrom(buf)
+		var (
+			n    int
+			from netip.AddrPort
+			addr net.Addr
+			err  error
+		)
+		if ar != nil {
+			n, from, err = ar.ReadFromUDPAddrPort(buf)
+		} else if n, addr, err = pc.ReadFrom(buf); err == nil {
+			if ua, ok := addr.(*net.UDPAddr); ok {
+				from = ua.AddrPort()
+			}
+		}
 		if err != nil {
 			if g.closing.Load() {
 				return ErrClosed
@@ -79,7 +149,10 @@ func (g *Group) ServePacket(pc net.PacketConn, handle func(b []byte, from net.Ad
 			}
 			return err
 		}
-		handle(buf[:n], addr)
+		if o.Admit != nil && from.IsValid() && !o.Admit(from) {
+			continue
+		}
+		o.Handle(buf[:n], from, addr)
 	}
 }
 
