@@ -638,6 +638,9 @@ func (cl *Client) push(t MessageType, fr wire.Frame) error {
 	return nil
 }
 
+// Arrived implements engine.Dispatcher: a client has no rates to charge.
+func (*clientConn) Arrived(*engine.Conn, int) {}
+
 // UnknownType implements engine.Dispatcher: a client has nothing to answer.
 func (*clientConn) UnknownType(*engine.Conn) {}
 

@@ -154,6 +154,16 @@ func (b *tokenBucket) take(n float64) {
 	}
 }
 
+// readyTaken is ready for n tokens that were already taken (bytes charged
+// as they arrived): whether the bucket held them before they were.
+func (b *tokenBucket) readyTaken(now time.Time, n float64) bool {
+	if b.rate <= 0 {
+		return true
+	}
+	b.refill(now)
+	return b.tokens+n >= min(n, b.burst)
+}
+
 // allow takes n tokens if ready.
 func (b *tokenBucket) allow(now time.Time, n float64) bool {
 	if !b.ready(now, n) {
@@ -186,6 +196,14 @@ func (r *rateState) take(n int) {
 	r.msgs.take(1)
 	r.bytes.take(float64(n))
 }
+
+// readyArrived and takeArrived are ready and take for a frame whose bytes
+// were charged as they arrived (chargeBytes).
+func (r *rateState) readyArrived(now time.Time, n int) bool {
+	return r.msgs.ready(now, 1) && r.bytes.readyTaken(now, float64(n))
+}
+
+func (r *rateState) takeArrived() { r.msgs.take(1) }
 
 func (r *rateState) full(now time.Time) bool { return r.msgs.full(now) && r.bytes.full(now) }
 
@@ -356,17 +374,32 @@ func (t *ipTable) len() int {
 
 // allowFrame charges a frame of n bytes to the connection's buckets and to
 // its address's, all or nothing. conn may be nil (no per-connection limit)
-// and so may ip.
-func allowFrame(conn *rateState, ip *ipEntry, n int) bool {
+// and so may ip. arrived says that the frame's bytes were charged as they
+// arrived (chargeBytes, streams): then only the message is charged, and
+// the bytes are judged as if they had been taken now.
+func allowFrame(conn *rateState, ip *ipEntry, n int, arrived bool) bool {
 	now := timeNow()
-	if conn != nil && !conn.ready(now, n) {
+	ready := func(r *rateState) bool {
+		if arrived {
+			return r.readyArrived(now, n)
+		}
+		return r.ready(now, n)
+	}
+	take := func(r *rateState) {
+		if arrived {
+			r.takeArrived()
+		} else {
+			r.take(n)
+		}
+	}
+	if conn != nil && !ready(conn) {
 		return false
 	}
 	if ip != nil {
 		ip.mu.Lock()
-		ok := ip.rate.ready(now, n)
+		ok := ready(&ip.rate)
 		if ok {
-			ip.rate.take(n)
+			take(&ip.rate)
 		}
 		ip.mu.Unlock()
 		if !ok {
@@ -374,7 +407,27 @@ func allowFrame(conn *rateState, ip *ipEntry, n int) bool {
 		}
 	}
 	if conn != nil {
-		conn.take(n)
+		take(conn)
 	}
 	return true
+}
+
+// chargeBytes takes n bytes read from a stream from the byte buckets of
+// the connection and of its address as they arrive, frame complete or
+// not, so that a peer's partial frames count against its byte rate too.
+// The buckets may go into debt: later frames wait it out (allowFrame).
+func chargeBytes(conn *rateState, ip *ipEntry, n int) {
+	now := timeNow()
+	if conn != nil && conn.bytes.rate > 0 {
+		conn.bytes.refill(now)
+		conn.bytes.take(float64(n))
+	}
+	if ip != nil {
+		ip.mu.Lock()
+		if ip.rate.bytes.rate > 0 {
+			ip.rate.bytes.refill(now)
+			ip.rate.bytes.take(float64(n))
+		}
+		ip.mu.Unlock()
+	}
 }

@@ -70,13 +70,13 @@ func TestRateStateAllOrNothing(t *testing.T) {
 	t0 := time.Now()
 	conn := &rateState{msgs: newBucket(100, 1, t0), bytes: newBucket(10, 1, t0)}
 	ip := &ipEntry{rate: rateState{msgs: newBucket(2, 1, t0)}}
-	if !allowFrame(conn, ip, 10) {
+	if !allowFrame(conn, ip, 10, false) {
 		t.Fatal("first frame refused")
 	}
 	msgs := conn.msgs.tokens
 	// The connection's byte bucket is in no state to pay: nothing is taken
 	// from the address.
-	if allowFrame(conn, ip, 10) {
+	if allowFrame(conn, ip, 10, false) {
 		t.Fatal("second frame allowed with an empty byte bucket")
 	}
 	if conn.msgs.tokens < msgs-0.5 {
@@ -85,8 +85,37 @@ func TestRateStateAllOrNothing(t *testing.T) {
 	if ip.rate.msgs.tokens < 0.99 {
 		t.Fatalf("a refused frame took the address's token: %v", ip.rate.msgs.tokens)
 	}
-	if !allowFrame(nil, ip, 1) || allowFrame(nil, ip, 1) {
+	if !allowFrame(nil, ip, 1, false) || allowFrame(nil, ip, 1, false) {
 		t.Fatal("the address's message bucket: want one more frame, then none")
+	}
+}
+
+// TestBytesChargedOnArrival: bytes read from a stream are charged as they
+// arrive, partial frames included; a frame is then judged by what the
+// bucket held before its bytes came (a frame larger than the bucket passes
+// when the bucket was full), and only its message is charged.
+func TestBytesChargedOnArrival(t *testing.T) {
+	t0 := time.Now()
+	defer func(f func() time.Time) { timeNow = f }(timeNow)
+	timeNow = func() time.Time { return t0 } // no refill
+	conn := &rateState{msgs: newBucket(100, 1, t0), bytes: newBucket(100, 1, t0)}
+	chargeBytes(conn, nil, 60)
+	if !allowFrame(conn, nil, 60, true) || conn.bytes.tokens != 40 || conn.msgs.tokens != 99 {
+		t.Fatalf("first frame: bytes %v msgs %v", conn.bytes.tokens, conn.msgs.tokens)
+	}
+	chargeBytes(conn, nil, 60) // 40 left: not enough for it
+	if allowFrame(conn, nil, 60, true) {
+		t.Fatal("a frame over what the bucket held was allowed")
+	}
+	// Bytes of a frame that never completes still count.
+	chargeBytes(conn, nil, 30)
+	if conn.bytes.tokens != -50 {
+		t.Fatalf("tokens %v after a partial frame, want -50", conn.bytes.tokens)
+	}
+	full := &rateState{msgs: newBucket(100, 1, t0), bytes: newBucket(100, 1, t0)}
+	chargeBytes(full, nil, 250)
+	if !allowFrame(full, nil, 250, true) {
+		t.Fatal("a frame larger than a full bucket was refused")
 	}
 }
 

@@ -185,11 +185,25 @@ func (s *Server) allowFrame(c *Conn, n int) bool {
 	default:
 		ip = sec.ip
 	}
-	if !allowFrame(sec.rate, ip, n) {
+	if !allowFrame(sec.rate, ip, n, !c.datagram) {
 		s.stats.RateLimited.Add(1)
 		return false
 	}
 	return true
+}
+
+// chargeArrived charges n bytes read from c's stream to its byte rates as
+// they arrive (before authentication only the pre-auth budget applies).
+func (s *Server) chargeArrived(c *Conn, n int) {
+	sec := c.sec
+	if sec == nil || sec.pendingAuth() || (sec.rate == nil && !s.sec.ipRates) {
+		return
+	}
+	var ip *ipEntry
+	if s.sec.ipRates {
+		ip = sec.ip
+	}
+	chargeBytes(sec.rate, ip, n)
 }
 
 // refuse handles a refused frame as r says. Over UDP, where there is no

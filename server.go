@@ -403,6 +403,10 @@ func (s *Server) run(c *Conn, h Handler, fr wire.Frame) error {
 	return c.handle(h, fr)
 }
 
+// Arrived implements engine.Dispatcher: bytes count against the byte rates
+// as they arrive.
+func (sc *serverConn) Arrived(_ *engine.Conn, n int) { sc.srv.chargeArrived((*Conn)(sc), n) }
+
 // UnknownType implements engine.Dispatcher: an unknown type is answered
 // with NOT_FOUND before the connection closes, since its payload cannot be
 // skipped; but not before the connection has authenticated: until then the

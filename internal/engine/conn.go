@@ -56,6 +56,9 @@ type Dispatcher interface {
 	// Dispatch handles one frame, valid until it returns. An error closes
 	// the connection.
 	Dispatch(c *Conn, fr wire.Frame) error
+	// Arrived is told of the n bytes each read of the stream returned, as
+	// they arrive, before they make whole frames (for byte rates).
+	Arrived(c *Conn, n int)
 	// UnknownType is called when reading stopped at a frame of an unknown
 	// type, after the replies to the frames before it were written and
 	// before the connection closes: a server answers NOT_FOUND here.
@@ -352,6 +355,9 @@ func (r connReader) Read(p []byte) (int, error) {
 	n, err := c.nc.Read(p)
 	if c.limited {
 		c.budget -= n
+	}
+	if n > 0 {
+		c.d.Arrived(c, n)
 	}
 	return n, err
 }
