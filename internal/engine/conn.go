@@ -208,9 +208,6 @@ func (c *Conn) CloseAfter(d time.Duration, r Reason, err error, cond func() bool
 	return t.Stop
 }
 
-// Start runs the connection's read loop on a goroutine of its own.
-func (c *Conn) Start() { c.StartReading() }
-
 // Run reads and dispatches frames on the calling goroutine until the
 // connection ends, then finishes it.
 func (c *Conn) Run() {

@@ -103,7 +103,7 @@ func (g *Group) Serve(l net.Listener, log *slog.Logger, accept func(nc net.Conn)
 		}
 		backoff = 0
 		if c := accept(nc); c != nil {
-			c.Start()
+			c.StartReading()
 		}
 	}
 }
