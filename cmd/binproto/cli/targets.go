@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/binproto/binproto/cmd/binproto/internal/attack"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
@@ -21,6 +22,8 @@ type wiring struct {
 	baselines []namedTarget
 	// serve runs `binproto serve` until ctx ends, logging to out.
 	serve func(ctx context.Context, cfg binprototarget.ServeConfig, out io.Writer) error
+	// attack runs `binproto attack`.
+	attack func(ctx context.Context, cfg attack.Config) (*attack.Report, error)
 }
 
 // namedTarget is a target bench can build, by name.
@@ -49,7 +52,8 @@ func defaultWiring() wiring {
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
 			return httpjson.New(httpjson.Config{Addr: ep.addr})
 		}}},
-		serve: binprototarget.Serve,
+		serve:  binprototarget.Serve,
+		attack: attack.Run,
 	}
 }
 
