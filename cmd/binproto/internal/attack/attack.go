@@ -80,8 +80,9 @@ type Attack struct {
 	Name string
 	// What it does and checks, for the help text.
 	Help string
-	// Unit names what Result.Attempts counts.
-	Unit string
+	// Unit names what Result.Attempts counts; SuccessUnit what
+	// Result.Successes counts, if anything.
+	Unit, SuccessUnit string
 	// DefaultConns is its connection count without Config.Conns; 0 for
 	// attacks that are not bounded by a connection count.
 	DefaultConns int
@@ -92,7 +93,7 @@ type Attack struct {
 
 // Attacks lists every attack, in the order --all runs them.
 var Attacks = []Attack{
-	{Name: "token-bruteforce", Unit: "wrong tokens", run: tokenBruteforce,
+	{Name: "token-bruteforce", Unit: "wrong tokens", SuccessUnit: "accepted", run: tokenBruteforce,
 		Help: "new connections from one address as fast as the workers can, each sending a wrong token: failed-auth throttling"},
 	{Name: "conn-flood", Unit: "connections", DefaultConns: 2000, run: connFlood,
 		Help: "open connections as fast as possible and hold them idle: MaxConnections, MaxConnsPerIP, file descriptors"},
@@ -106,7 +107,7 @@ var Attacks = []Attack{
 		Help: "connections sending a bare not-found header (ff ff) every 2 s: only dispatched frames reset IdleTimeout"},
 	{Name: "garbage", Unit: "bytes", DefaultConns: 50, run: garbage,
 		Help: "connections sending random bytes as fast as they can, reconnecting when closed: framing errors close at once"},
-	{Name: "udp-flood", Unit: "datagrams", UDP: true, run: udpFlood,
+	{Name: "udp-flood", Unit: "datagrams", SuccessUnit: "replies", UDP: true, run: udpFlood,
 		Help: "valid requests from one UDP socket as fast as it can (needs --udp): other UDP peers are still answered"},
 }
 
@@ -239,7 +240,7 @@ func runOne(ctx context.Context, cfg Config, a Attack) (*Result, error) {
 	cancel()
 	e.closeAll()
 	elapsed := time.Since(start)
-	res := &Result{Attack: a.Name, Unit: a.Unit, DurationS: elapsed.Seconds(), Conns: e.conns}
+	res := &Result{Attack: a.Name, Unit: a.Unit, SuccessUnit: a.SuccessUnit, DurationS: elapsed.Seconds(), Conns: e.conns}
 	e.c.fill(res, elapsed)
 	res.Bystander = by.stop()
 	if rss != nil {

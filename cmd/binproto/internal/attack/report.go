@@ -35,7 +35,8 @@ type Result struct {
 	RatePerSec float64 `json:"rate_per_s"`
 	// Successes counts what the attack got through: wrong tokens accepted
 	// (token-bruteforce: must be 0) or replies (udp-flood).
-	Successes uint64 `json:"successes"`
+	Successes   uint64 `json:"successes"`
+	SuccessUnit string `json:"success_unit,omitempty"`
 	// Conns is the attack's connection count (0: not connection-bound).
 	Conns       int     `json:"conns"`
 	Dials       uint64  `json:"dials"`
@@ -66,8 +67,8 @@ func WriteTable(w io.Writer, rep *Report) {
 	t.SetColumnConfigs(right)
 	for _, r := range rep.Results {
 		unit := r.Unit + "/s"
-		if r.Successes > 0 {
-			unit += fmt.Sprintf(" (%d successes)", r.Successes)
+		if r.SuccessUnit != "" {
+			unit += fmt.Sprintf(" (%d %s)", r.Successes, r.SuccessUnit)
 		}
 		rss := "–"
 		if r.RSS != nil {
