@@ -30,6 +30,7 @@ type benchFlags struct {
 	threshold               float64
 	failOnRegression, plots bool
 	addr, baselineAddr      string
+	token                   string
 	baseline, progress      string
 	targets                 []string
 	targetsSet, baselineSet bool
@@ -79,6 +80,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.BoolVar(&bf.failOnRegression, "fail-on-regression", false, "exit non-zero when --compare flags a regression")
 	f.BoolVar(&bf.plots, "plots", true, "draw the PNG plots (--plots=false writes only results.json and report.md)")
 	f.StringVar(&bf.addr, "addr", "", "benchmark the binproto server at `HOST:PORT` instead of an embedded one")
+	f.StringVar(&bf.token, "token", "", "authenticate to the binproto server at --addr with `TOKEN` (`binproto serve --token`)")
 	f.StringVar(&bf.baselineAddr, "baseline-addr", "", "benchmark the baseline server at `HOST:PORT` instead of an embedded one")
 	defaultBaseline := "none"
 	if len(bf.baselines) > 0 {
@@ -173,6 +175,9 @@ func (bf *benchFlags) options() (bench.Options, error) {
 	if bf.out == "" {
 		return o, usagef("--out must not be empty")
 	}
+	if bf.token != "" && bf.addr == "" {
+		return o, usagef("--token needs --addr (the embedded server does not authenticate)")
+	}
 	if err := o.Validate(); err != nil {
 		return o, usageError{err}
 	}
@@ -203,7 +208,7 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		targets = append(targets, c.build(bf.addr))
+		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token}))
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
@@ -216,7 +221,7 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(names(bf.baselines), ", "))
 		}
-		targets = append(targets, b.build(bf.baselineAddr))
+		targets = append(targets, b.build(endpoint{addr: bf.baselineAddr}))
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
 	}

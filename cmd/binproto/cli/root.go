@@ -58,8 +58,8 @@ func execute(ctx context.Context, w wiring, args []string, stdout, stderr io.Wri
 func newRootCmd(w wiring, stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "binproto",
-		Short:         "binproto tools: benchmark suite and server",
-		Long:          "binproto sends typed binary messages over TCP/UDP with far lower latency than HTTP/JSON.\nThis tool benchmarks it against an HTTP/JSON baseline and serves it for remote benchmarks.",
+		Short:         "binproto tools: benchmark suite, server and attack run",
+		Long:          "binproto sends typed binary messages over TCP/UDP with far lower latency than HTTP/JSON.\nThis tool benchmarks it against an HTTP/JSON baseline, serves it for remote benchmarks,\nand attacks a server to check its limits.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Args:          noArgs,
@@ -68,7 +68,7 @@ func newRootCmd(w wiring, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newBenchCmd(w), newServeCmd(w.serve))
+	root.AddCommand(newBenchCmd(w), newServeCmd(w.serve), newAttackCmd(w.attack))
 	return root
 }
 

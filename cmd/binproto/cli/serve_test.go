@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"path/filepath"
@@ -13,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
+	"github.com/binproto/binproto/quickstart"
 )
 
 // TestServeFlags checks that serve passes its flags to the server (a stub
@@ -27,13 +30,193 @@ func TestServeFlags(t *testing.T) {
 		return nil
 	}
 	code, _, stderr := runWith(t, w, 10*time.Second, "serve", "--addr", "127.0.0.1:9999", "--checksum", "--tls-cert", "c", "--tls-key", "k")
-	want := binprototarget.ServeConfig{Addr: "127.0.0.1:9999", TLSCert: "c", TLSKey: "k", Checksum: true}
+	want := defaultServeConfig()
+	want.Addr, want.TLSCert, want.TLSKey, want.Checksum = "127.0.0.1:9999", "c", "k", true
 	if code != exitOK || got != want {
 		t.Fatalf("exit %d (%s), config %+v, want %+v", code, stderr, got, want)
 	}
-	code, _, _ = runWith(t, w, 10*time.Second, "serve", "--udp")
-	if want := (binprototarget.ServeConfig{Addr: "127.0.0.1:7700", UDP: true}); code != exitOK || got != want {
+	want = defaultServeConfig()
+	want.UDP = true
+	if code, _, _ = runWith(t, w, 10*time.Second, "serve", "--udp"); code != exitOK || got != want {
 		t.Fatalf("exit %d, config %+v, want %+v", code, got, want)
+	}
+	// The hardened defaults: the library's, 256 per IP, rates off, no
+	// token, and a payload limit that fits the 1 MiB benchmark payload.
+	def := defaultServeConfig()
+	if def.MaxConns != 0 || def.MaxConnsPerIP != 256 || def.IdleTimeout != 5*time.Minute ||
+		def.MaxPayload != 1<<20+4 || def.MaxBuffered != 64<<20 || def.ConnMsgRate != 0 || def.ConnByteRate != 0 || def.Token != "" {
+		t.Errorf("default serve config %+v", def)
+	}
+	// Every limit flag reaches the config.
+	code, _, stderr = runWith(t, w, 10*time.Second, "serve", "--max-conns", "7", "--max-conns-per-ip", "3",
+		"--idle-timeout", "2s", "--max-payload", "64KiB", "--max-buffered", "8MiB", "--conn-msg-rate", "500",
+		"--conn-byte-rate", "1MiB", "--token", "0123456789abcdef")
+	want = defaultServeConfig()
+	want.MaxConns, want.MaxConnsPerIP, want.IdleTimeout, want.MaxPayload, want.MaxBuffered = 7, 3, 2*time.Second, 64<<10, 8<<20
+	want.ConnMsgRate, want.ConnByteRate, want.Token = 500, 1<<20, "0123456789abcdef"
+	if code != exitOK || got != want {
+		t.Fatalf("exit %d (%s), config %+v, want %+v", code, stderr, got, want)
+	}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--token", "short"}, "--token must be at least 16 bytes"},
+		{[]string{"--token", "0123456789abcdef", "--udp"}, "--token cannot be combined with --udp"},
+		{[]string{"--max-payload", "lots"}, `bad size "lots"`},
+		{[]string{"--max-conns-per-ip", "-1"}, "connections per IP must not be negative"},
+		{[]string{"--conn-msg-rate", "-5"}, "rates must not be negative"},
+	} {
+		code, _, stderr := runWith(t, w, 10*time.Second, append([]string{"serve"}, c.args...)...)
+		if code != exitUsage || !strings.Contains(stderr, c.msg) {
+			t.Errorf("serve %v: exit %d, stderr %q, want usage error %q", c.args, code, stderr, c.msg)
+		}
+	}
+}
+
+// TestServeLogsLimits: serve logs the limits it enforces, defaults
+// resolved.
+func TestServeLogsLimits(t *testing.T) {
+	t.Parallel()
+	_, stop, out := startServe(t, "--max-conns-per-ip", "9", "--conn-msg-rate", "100")
+	if code := stop(); code != exitOK {
+		t.Fatalf("serve exit code %d", code)
+	}
+	for _, want := range []string{`msg=limits max_conns=`, "max_conns_per_ip=9 idle_timeout=5m0s", "max_payload=1048580 max_buffered=67108864 conn_msg_rate=100 conn_byte_rate=off", "auth=none"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestServeMaxConns: with --max-conns 2, a third connection is closed at
+// once while two are served.
+func TestServeMaxConns(t *testing.T) {
+	t.Parallel()
+	addr, stop, _ := startServe(t, "--max-conns", "2")
+	defer stop()
+	p, err := binprototarget.Protocol(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range 2 { // served: each answers a request
+		cl, err := binproto.Dial(ctx, p, addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		in := quickstart.Sensor{Sensor1: 1}
+		var out quickstart.Sensor
+		if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(quickstart.SensorData, quickstart.SensorCodec, &in), quickstart.SensorCodec, &out); err != nil {
+			t.Fatalf("request within --max-conns: %v", err)
+		}
+	}
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	expectClosedSilently(t, nc, sensorFrame())
+}
+
+// TestServeToken: with --token, a request before authenticating gets no
+// reply (the connection is closed), an authenticated client is served, and
+// bench --addr --token measures it.
+func TestServeToken(t *testing.T) {
+	t.Parallel()
+	const token = "0123456789abcdef-test"
+	addr, stop, out := startServe(t, "--token", token)
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	expectClosedSilently(t, nc, sensorFrame())
+
+	p, err := binprototarget.Protocol(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := &binproto.ClientOptions{Auth: binproto.TokenCredentials{Types: binprototarget.AuthTypes, Token: []byte(token)}}
+	cl, err := binproto.Dial(ctx, p, addr, opts)
+	if err != nil {
+		t.Fatalf("authenticated dial: %v", err)
+	}
+	in := quickstart.Sensor{Sensor2: 2}
+	var got quickstart.Sensor
+	if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(quickstart.SensorData, quickstart.SensorCodec, &in), quickstart.SensorCodec, &got); err != nil || got != in {
+		t.Fatalf("authenticated request: %+v, %v", got, err)
+	}
+	cl.Close()
+
+	// bench without the token is told why it cannot measure; with it, it
+	// measures.
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, benchTimeout, benchArgs(filepath.Join(dir, "a"), "--fixed", "--addr", addr, "--baseline", "none")...)
+	if code != exitError || !strings.Contains(stderr, "same --token") {
+		t.Errorf("bench without --token: exit %d, stderr %q", code, stderr)
+	}
+	_, res := quickBench(t, filepath.Join(dir, "b"), "--fixed", "--addr", addr, "--baseline", "none", "--plots=false", "--token", token)
+	checkBenchmarks(t, res, []string{"binproto"}, fixedIDs)
+	if code := stop(); code != exitOK {
+		t.Fatalf("serve exit code %d\n%s", code, out)
+	}
+	if !strings.Contains(out.String(), "auth=token") {
+		t.Errorf("log does not say auth=token:\n%s", out)
+	}
+}
+
+// TestServeDefaultPayloadFitsBench: the default --max-payload fits the
+// benchmark's 1 MiB variable-size run, and refuses one byte more of data.
+func TestServeDefaultPayloadFitsBench(t *testing.T) {
+	t.Parallel()
+	addr, stop, _ := startServe(t)
+	defer stop()
+	p, err := binprototarget.Protocol(false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{1 << 20, true}, {1<<20 + 1, false}} {
+		cl, err := binproto.Dial(ctx, p, addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := quickstart.Blob{Data: make([]byte, c.size)}
+		var got quickstart.Blob
+		_, err = binproto.RequestTyped(ctx, cl, binproto.Typed(quickstart.Benchmark, quickstart.BlobCodec, &in), quickstart.BlobCodec, &got)
+		cl.Close()
+		if (err == nil) != c.ok || (c.ok && len(got.Data) != c.size) {
+			t.Errorf("echo of %d bytes: %d bytes back, %v; want ok=%v", c.size, len(got.Data), err, c.ok)
+		}
+	}
+}
+
+// sensorFrame is a SENSOR_DATA request as bytes: type 1, 16 bytes.
+func sensorFrame() []byte { return append([]byte{0, 1}, make([]byte, 16)...) }
+
+// expectClosedSilently writes frame to nc and checks that the server closes
+// the connection without sending a byte.
+func expectClosedSilently(t *testing.T, nc net.Conn, frame []byte) {
+	t.Helper()
+	_, _ = nc.Write(frame) // may fail if already closed
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, err := nc.Read(buf)
+	if n > 0 || err == nil {
+		t.Fatalf("got %d bytes %x (%v), want the connection closed with no reply", n, buf[:n], err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("connection neither answered nor closed within 10s")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/binproto/binproto/cmd/binproto/internal/attack"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
@@ -21,27 +22,38 @@ type wiring struct {
 	baselines []namedTarget
 	// serve runs `binproto serve` until ctx ends, logging to out.
 	serve func(ctx context.Context, cfg binprototarget.ServeConfig, out io.Writer) error
+	// attack runs `binproto attack`.
+	attack func(ctx context.Context, cfg attack.Config) (*attack.Report, error)
 }
 
 // namedTarget is a target bench can build, by name.
 type namedTarget struct {
 	name string
-	// build returns the target for addr, the host:port of a running server,
-	// or "" for an embedded one.
-	build func(addr string) bench.Target
+	// build returns the target for ep.
+	build func(ep endpoint) bench.Target
+}
+
+// endpoint says which server a target measures.
+type endpoint struct {
+	// addr is the host:port of a running server, or "" for an embedded one.
+	addr string
+	// token authenticates to a running binproto server (`serve --token`);
+	// other targets ignore it.
+	token string
 }
 
 // defaultWiring returns binproto measured against the HTTP/JSON baseline,
 // and the binproto benchmark server.
 func defaultWiring() wiring {
 	return wiring{
-		candidates: []namedTarget{{binprototarget.Name, func(addr string) bench.Target {
-			return binprototarget.New(binprototarget.Config{Addr: addr})
+		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
+			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token})
 		}}},
-		baselines: []namedTarget{{httpjson.DefaultName, func(addr string) bench.Target {
-			return httpjson.New(httpjson.Config{Addr: addr})
+		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
+			return httpjson.New(httpjson.Config{Addr: ep.addr})
 		}}},
-		serve: binprototarget.Serve,
+		serve:  binprototarget.Serve,
+		attack: attack.Run,
 	}
 }
 

@@ -21,7 +21,7 @@ func TestDefaultWiring(t *testing.T) {
 		t.Errorf("baselines %v, want [http]", got)
 	}
 	for _, nt := range slices.Concat(w.candidates, w.baselines) {
-		if tg := nt.build(""); tg.Name() != nt.name {
+		if tg := nt.build(endpoint{}); tg.Name() != nt.name {
 			t.Errorf("target listed as %q is named %q", nt.name, tg.Name())
 		}
 	}
@@ -35,8 +35,8 @@ func TestDefaultWiring(t *testing.T) {
 func TestBenchWithCandidateTarget(t *testing.T) {
 	t.Parallel()
 	w := defaultWiring()
-	w.candidates = append(w.candidates, namedTarget{"cand", func(addr string) bench.Target {
-		return httpjson.New(httpjson.Config{Name: "cand", Addr: addr})
+	w.candidates = append(w.candidates, namedTarget{"cand", func(ep endpoint) bench.Target {
+		return httpjson.New(httpjson.Config{Name: "cand", Addr: ep.addr})
 	}})
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBenchWith(t, w, out, "--fixed", "--plots=false", "--targets", "cand")

@@ -3,6 +3,7 @@ package binprototarget
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/quickstart"
@@ -23,12 +24,65 @@ type counter struct {
 
 var counterCodec = binproto.MustCodec[counter]()
 
-// Protocol returns the benchmark protocol, with per-message checksums when
-// checksum is set and for UDP when udp is set. Its payload limit is raised
-// to 4 MiB so that the 1 MiB variable-size run fits with its length prefix.
+// AuthTypes are the message types of token authentication in the
+// benchmark protocol (`binproto serve --token`, `bench --token`, `attack
+// --token`). Every benchmark protocol declares them, whether or not its
+// server authenticates.
+var AuthTypes = binproto.AuthTypes{Token: 100, OK: 101}
+
+// ClientMaxPayload is the payload limit of the benchmark clients and of the
+// embedded benchmark server: 4 MiB, so that `bench --sizes` up to 4 MiB run
+// against the embedded server. A `binproto serve` accepts only what its
+// --max-payload says (DefaultServeMaxPayload).
+const ClientMaxPayload = 4 << 20
+
+// LargestBenchPayload is the largest payload of the default benchmarks: the
+// data of the 1 MiB variable-size run.
+const LargestBenchPayload = 1 << 20
+
+// DefaultServeMaxPayload is the default payload limit of `binproto serve`:
+// the largest payload the default benchmarks send, LargestBenchPayload of
+// data, plus what the benchmark structure adds around it (the length
+// prefix of its bytes field), computed from the protocol's codec.
+func DefaultServeMaxPayload() int {
+	return LargestBenchPayload + blobOverhead()
+}
+
+// blobOverhead is the size of the payload of an empty BENCHMARK message:
+// what the structure adds to the data it carries.
+func blobOverhead() int {
+	p, err := quickstart.BlobCodec.AppendPayload(nil, &quickstart.Blob{})
+	if err != nil {
+		panic("binprototarget: encode an empty blob: " + err.Error())
+	}
+	return len(p)
+}
+
+// ProtocolOptions tunes NewProtocol.
+type ProtocolOptions struct {
+	Checksum bool // per-message checksums
+	UDP      bool // datagrams instead of TCP
+	// MaxPayload is the payload limit; zero: ClientMaxPayload.
+	MaxPayload int
+	// IdleTimeout is the server's idle timeout; zero: the library default.
+	IdleTimeout time.Duration
+}
+
+// Protocol returns the benchmark protocol of the clients and the embedded
+// server, with per-message checksums when checksum is set and for UDP when
+// udp is set. Its payload limit is ClientMaxPayload.
 func Protocol(checksum, udp bool) (*binproto.Protocol, error) {
-	o := quickstart.Options{Checksum: checksum, UDP: udp, Base: binproto.Config{MaxPayloadSize: 4 << 20}}
-	qs, err := quickstart.Protocol(o)
+	return NewProtocol(ProtocolOptions{Checksum: checksum, UDP: udp})
+}
+
+// NewProtocol returns the benchmark protocol with o: the quick-start types,
+// the one-way variants, the count request and AuthTypes.
+func NewProtocol(o ProtocolOptions) (*binproto.Protocol, error) {
+	if o.MaxPayload == 0 {
+		o.MaxPayload = ClientMaxPayload
+	}
+	base := binproto.Config{MaxPayloadSize: o.MaxPayload, IdleTimeout: o.IdleTimeout}
+	qs, err := quickstart.Protocol(quickstart.Options{Checksum: o.Checksum, UDP: o.UDP, Base: base})
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +91,7 @@ func Protocol(checksum, udp bool) (*binproto.Protocol, error) {
 	cfg.Types[sensorOneWay] = quickstart.SensorCodec.Structure()
 	cfg.Types[blobOneWay] = quickstart.BlobCodec.Structure()
 	cfg.Types[countRequest] = counterCodec.Structure()
+	AuthTypes.Declare(&cfg)
 	return binproto.NewProtocol(cfg)
 }
 

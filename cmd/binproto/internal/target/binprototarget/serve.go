@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/binproto/binproto"
@@ -22,6 +24,46 @@ type ServeConfig struct {
 	Checksum bool
 	// UDP serves over UDP instead of TCP.
 	UDP bool
+
+	// The limits, as in binproto.Server and binproto.Config: zero takes
+	// the library's default, negative means none where the library says so.
+
+	// MaxConns is Server.MaxConnections (zero: 7/8 of the fd limit).
+	MaxConns int
+	// MaxConnsPerIP is RateLimit.MaxConnsPerIP (zero: unbounded).
+	MaxConnsPerIP int
+	// IdleTimeout is Config.IdleTimeout (zero: 5 min; negative: none).
+	IdleTimeout time.Duration
+	// MaxPayload is Config.MaxPayloadSize (zero: DefaultServeMaxPayload).
+	MaxPayload int
+	// MaxBuffered is Server.MaxBufferedBytes (zero: 64 MiB; negative: none).
+	MaxBuffered int
+	// ConnMsgRate and ConnByteRate are RateLimit.ConnMessageRate and
+	// ConnByteRate (zero: off).
+	ConnMsgRate, ConnByteRate float64
+	// Token, when set, makes the server require token authentication
+	// (binproto.TokenAuth with AuthTypes) with this token.
+	Token string
+}
+
+// MinTokenLen is the shortest token ServeConfig.Token accepts.
+const MinTokenLen = 16
+
+// Check reports a setting Serve cannot run with.
+func (cfg *ServeConfig) Check() error {
+	switch {
+	case cfg.Token != "" && len(cfg.Token) < MinTokenLen:
+		return fmt.Errorf("the token must be at least %d bytes, got %d", MinTokenLen, len(cfg.Token))
+	case cfg.Token != "" && cfg.UDP:
+		return errors.New("token authentication needs TCP: it cannot be combined with UDP")
+	case cfg.MaxConnsPerIP < 0:
+		return fmt.Errorf("connections per IP must not be negative (0: unbounded), got %d", cfg.MaxConnsPerIP)
+	case cfg.MaxPayload < 0:
+		return fmt.Errorf("the payload limit must not be negative (0: the default), got %d", cfg.MaxPayload)
+	case cfg.ConnMsgRate < 0 || cfg.ConnByteRate < 0:
+		return errors.New("rates must not be negative (0: off)")
+	}
+	return nil
 }
 
 // Serve runs the benchmark server with cfg until ctx ends, logging to out.
@@ -29,12 +71,29 @@ type ServeConfig struct {
 // bound (Addr HOST:0 picks a free port). It returns nil after a clean
 // shutdown.
 func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
-	p, err := Protocol(cfg.Checksum, cfg.UDP)
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	maxPayload := cfg.MaxPayload
+	if maxPayload == 0 {
+		maxPayload = DefaultServeMaxPayload()
+	}
+	p, err := NewProtocol(ProtocolOptions{Checksum: cfg.Checksum, UDP: cfg.UDP, MaxPayload: maxPayload, IdleTimeout: cfg.IdleTimeout})
 	if err != nil {
 		return err
 	}
 	srv := NewServer(p)
 	srv.Logger = slog.New(slog.NewTextHandler(out, nil))
+	srv.MaxConnections = cfg.MaxConns
+	srv.MaxBufferedBytes = cfg.MaxBuffered
+	srv.RateLimit = binproto.RateLimit{
+		MaxConnsPerIP:   cfg.MaxConnsPerIP,
+		ConnMessageRate: cfg.ConnMsgRate,
+		ConnByteRate:    cfg.ConnByteRate,
+	}
+	if cfg.Token != "" {
+		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -62,7 +121,8 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		bound = l.Addr()
 		go func() { errc <- srv.Serve(l) }()
 	}
-	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil)
+	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token))
+	LogLimits(srv.Logger, srv)
 	select {
 	case err := <-errc:
 		return err
@@ -77,4 +137,77 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+func authName(token string) string {
+	if token == "" {
+		return "none"
+	}
+	return "token"
+}
+
+// LogLimits logs the limits srv will serve with, defaults resolved: a
+// zero field is shown as the value the library gives it.
+func LogLimits(log *slog.Logger, srv *binproto.Server) {
+	cfg := srv.Protocol.Config() // defaults applied by NewProtocol
+	rl := srv.RateLimit
+	log.Info("limits",
+		"max_conns", EffectiveMaxConns(srv.MaxConnections),
+		"max_conns_per_ip", orNone(rl.MaxConnsPerIP, "unbounded"),
+		"idle_timeout", durOrNone(cfg.IdleTimeout),
+		"read_timeout", durOrNone(cfg.ReadTimeout),
+		"write_timeout", durOrNone(cfg.WriteTimeout),
+		"max_payload", cfg.MaxPayloadSize,
+		"max_buffered", orDefault(srv.MaxBufferedBytes, binproto.DefaultMaxBufferedBytes),
+		"conn_msg_rate", rateOrOff(rl.ConnMessageRate),
+		"conn_byte_rate", rateOrOff(rl.ConnByteRate),
+	)
+}
+
+// EffectiveMaxConns returns the connection bound a Server with
+// MaxConnections n applies: n if positive, "unbounded" if negative, and
+// for zero the library's default, seven eighths of the file-descriptor
+// limit (computed here as the library does, to be shown).
+func EffectiveMaxConns(n int) string {
+	switch {
+	case n > 0:
+		return fmt.Sprint(n)
+	case n < 0:
+		return "unbounded"
+	}
+	if lim := fdLimit(); lim > 0 && lim < 1<<24 {
+		return fmt.Sprintf("%d (7/8 of the fd limit %d)", lim-lim/8, lim)
+	}
+	return "unbounded (no fd limit)"
+}
+
+func orNone(n int, none string) any {
+	if n <= 0 {
+		return none
+	}
+	return n
+}
+
+func orDefault(n, def int) any {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return "unbounded"
+	}
+	return n
+}
+
+func durOrNone(d time.Duration) string {
+	if d <= 0 {
+		return "none"
+	}
+	return d.String()
+}
+
+func rateOrOff(r float64) any {
+	if r <= 0 {
+		return "off"
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64)
 }

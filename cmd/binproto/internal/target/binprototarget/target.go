@@ -20,11 +20,15 @@ type Config struct {
 	// Addr is the host:port of a running benchmark server (`binproto
 	// serve`); empty means start an embedded server on 127.0.0.1.
 	Addr string
+	// Token, when set, authenticates every connection to the server at
+	// Addr with it (`binproto serve --token`).
+	Token string
 }
 
 // Target is the binproto side of every benchmark, as a bench.Target.
 type Target struct {
 	addr   string // Config.Addr; "" starts an embedded server
+	token  string // Config.Token
 	proto  *binproto.Protocol
 	srv    *binproto.Server // the embedded server, or nil
 	served chan error       // the embedded server's Serve result
@@ -33,7 +37,15 @@ type Target struct {
 var _ bench.Target = (*Target)(nil)
 
 // New returns a target that is not started yet.
-func New(cfg Config) *Target { return &Target{addr: cfg.Addr} }
+func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token} }
+
+// options returns the client options of a connection to the server.
+func (t *Target) options() *binproto.ClientOptions {
+	if t.token == "" || t.srv != nil {
+		return nil
+	}
+	return &binproto.ClientOptions{Auth: binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.token)}}
+}
 
 // Name implements bench.Target.
 func (t *Target) Name() string { return Name }
@@ -50,7 +62,7 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 	if t.addr != "" {
 		if err := t.check(ctx); err != nil {
 			return bench.Endpoint{}, fmt.Errorf("binproto server at %s does not answer the benchmark protocol"+
-				" (is it `binproto serve`, without --checksum, --udp or TLS?): %w", t.addr, err)
+				" (is it `binproto serve`, without --checksum, --udp or TLS, and with the same --token?): %w", t.addr, err)
 		}
 		return bench.Endpoint{Addr: t.addr}, nil
 	}
@@ -70,7 +82,7 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 func (t *Target) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	cl, err := binproto.Dial(ctx, t.proto, t.addr, nil)
+	cl, err := binproto.Dial(ctx, t.proto, t.addr, t.options())
 	if err != nil {
 		return err
 	}
@@ -84,7 +96,7 @@ func (t *Target) Dial(ctx context.Context) (bench.Client, error) {
 	if t.proto == nil {
 		return nil, errors.New("binproto target not started")
 	}
-	cl, err := binproto.Dial(ctx, t.proto, t.addr, nil)
+	cl, err := binproto.Dial(ctx, t.proto, t.addr, t.options())
 	if err != nil {
 		return nil, err
 	}

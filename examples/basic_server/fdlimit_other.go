@@ -1,0 +1,6 @@
+//go:build !unix
+
+package main
+
+// fdLimit returns 0: no file-descriptor limit is known here.
+func fdLimit() uint64 { return 0 }
