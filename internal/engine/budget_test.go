@@ -30,44 +30,52 @@ func TestBudgetAcquireRelease(t *testing.T) {
 	b.release(100)
 }
 
-// TestBudgetWaitersInOrder: waiters are served oldest first, and a waiter
-// that gives up lets the ones behind it through.
+// TestBudgetWaitersInOrder: a small request that would fit waits behind
+// an older large one (no starvation of large frames), and a waiter that
+// gives up lets the ones behind it through.
 func TestBudgetWaitersInOrder(t *testing.T) {
 	b := NewBudget(10)
-	b.acquire(10, time.Time{}, nil)
-	order := make(chan int, 3)
+	b.acquire(5, time.Time{}, nil)
+	granted := make(chan int64, 3)
 	var wg sync.WaitGroup
-	giveUp := make(chan struct{})
-	start := func(i int, n int64, done <-chan struct{}) {
+	start := func(n int64, done <-chan struct{}) {
+		want := waiting(b) + 1
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := b.acquire(n, time.Time{}, done); err == nil {
-				order <- i
+			if got, err := b.acquire(n, time.Time{}, done); err == nil {
+				granted <- got
 			} else if !errors.Is(err, errDone) {
-				t.Errorf("waiter %d: %v", i, err)
+				t.Errorf("acquire %d: %v", n, err)
 			}
 		}()
-		for waiting(b) < i+1 {
+		for waiting(b) < want {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	start(0, 8, giveUp) // gives up
-	start(1, 5, nil)
-	start(2, 5, nil)
-	close(giveUp)
+	giveUp := make(chan struct{})
+	start(9, giveUp) // waits: 5 + 9 > 10
+	start(8, nil)    // waits behind it
+	start(2, nil)    // would fit (5 + 2), but waits behind them
+	if b.Used() != 5 {
+		t.Fatalf("used %d: a younger request jumped the queue", b.Used())
+	}
+	close(giveUp) // the 9 gives up: the 8 still does not fit, so the 2 waits too
 	for waiting(b) != 2 {
 		time.Sleep(time.Millisecond)
 	}
-	b.release(10)
-	wg.Wait()
-	close(order)
-	var got []int
-	for i := range order {
-		got = append(got, i)
+	if b.Used() != 5 {
+		t.Fatalf("used %d after a waiter gave up", b.Used())
 	}
-	if len(got) != 2 || got[0] != 1 || got[1] != 2 || b.Used() != 10 {
-		t.Fatalf("granted %v, used %d; want [1 2], 10", got, b.Used())
+	b.release(5) // now the 8, then the 2
+	wg.Wait()
+	close(granted)
+	var sum int64
+	for g := range granted {
+		sum += g
+	}
+	if sum != 10 || b.Used() != 10 || waiting(b) != 0 {
+		t.Fatalf("granted %d, used %d, %d waiting; want 10, 10, 0", sum, b.Used(), waiting(b))
 	}
 }
 

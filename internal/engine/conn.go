@@ -375,9 +375,14 @@ func (c *Conn) TrySend(frame []byte) (bool, error) {
 // each of its connections).
 func (c *Conn) Drain() { c.dl.drain() }
 
-// lingerTime bounds how long a connection closing on its own initiative
-// waits for the peer to read what was written and close its side.
-const lingerTime = 250 * time.Millisecond
+// lingerTime and lingerBytes bound how long a connection closing on its own
+// initiative waits for the peer to read what was written and close its
+// side, and how much of the peer's input it reads and discards meanwhile
+// (a peer pouring garbage is not read for long).
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 64 << 10
+)
 
 // linger ends a connection that the local side closes while the peer may
 // still be sending (a drain, an unknown type) without losing the replies
@@ -394,10 +399,12 @@ func (c *Conn) linger() {
 	}
 	c.dl.linger(lingerTime)
 	var buf [512]byte
-	for {
-		if _, err := c.nc.Read(buf[:]); err != nil {
+	for discarded := 0; discarded < lingerBytes; {
+		n, err := c.nc.Read(buf[:])
+		if err != nil {
 			return
 		}
+		discarded += n
 	}
 }
 
