@@ -182,10 +182,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		return err
 	}
 	c.replySize = len(*c.reply)
-	held, err := c.e.Hold(len(*c.reply)) // a large reply waits for room in the server's budget
-	if err != nil {
-		return err
-	}
+	held := c.e.Hold(len(*c.reply)) // a large reply counts against the server's budget
 	err = c.e.Reply(c.Context(), *c.reply)
 	c.e.Unhold(held)
 	if err == nil {
@@ -204,10 +201,7 @@ const maxKeptReply = 64 << 10
 // handleConcurrent runs h for a copy of the frame through the engine, up to
 // limit handlers of the connection at once, replies in request order.
 func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, limit int) error {
-	held, err := c.e.Hold(len(fr.Payload)) // the copy counts against the server's budget
-	if err != nil {
-		return err
-	}
+	held := c.e.Hold(len(fr.Payload)) // the copy counts against the server's budget
 	payload := getBuffer(c.proto, len(fr.Payload))
 	*payload = append((*payload)[:0], fr.Payload...)
 	t := MessageType(fr.Type)

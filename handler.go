@@ -107,6 +107,11 @@ func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (out Out
 	if err := m.proto.checkCodec(m.Type, h.codec.Structure()); err != nil {
 		return NoReply, err
 	}
+	if m.Conn != nil {
+		// The decoded []byte fields copy about the payload: counted
+		// against the server's frame-memory budget while fn runs.
+		defer m.Conn.e.Unhold(m.Conn.e.Hold(len(m.Payload)))
+	}
 	v := h.get() // not returned if fn panics: the garbage collector takes it
 	if err = h.codec.DecodePayload(m.Payload, v); err != nil {
 		h.put(v)

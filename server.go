@@ -34,12 +34,17 @@ type Server struct {
 	// SECURITY.md for the worst case per connection); negative: no bound.
 	MaxConnections int
 	// MaxBufferedBytes bounds the frame bytes that all connections together
-	// hold in memory beyond each one's Config.BufferSize: the read buffers
-	// of large frames, the payload copies of concurrent handlers and
-	// replies being written. A connection whose frame does not fit waits
-	// (its reads stop and TCP pushes back on its peer) until room is free or
-	// its ReadTimeout expires; frames within BufferSize never wait. Default
-	// 64 MiB (DefaultMaxBufferedBytes); negative: no bound.
+	// hold in memory beyond each one's Config.BufferSize. A frame larger
+	// than BufferSize takes its whole declared length from this budget as
+	// soon as its header is read, before the rest of it is: when that is
+	// not free, the connection waits (its reads stop and TCP pushes back on
+	// its peer), holding none of the budget, until it is or its ReadTimeout
+	// expires. The payload copies of concurrent handlers, decoded values
+	// and replies larger than BufferSize count too while they live: they
+	// never wait (the connection holds its frame's share), so the budget
+	// may run over by them, and new large frames then wait until it is back
+	// under. Frames within BufferSize never wait. Default 64 MiB
+	// (DefaultMaxBufferedBytes); negative: no bound.
 	MaxBufferedBytes int
 	// HandshakeTimeout bounds a TLS handshake, from the connection's accept
 	// to the end of the handshake: a peer that stalls it (a ClientHello,

@@ -31,6 +31,8 @@ type FrameReader struct {
 	initial int
 	err     error // sticky error: any but a timeout
 
+	need int // the bytes the frame being read needs buffered (see Need)
+
 	// BeforeRead, if set, is called before every Read on the underlying
 	// reader. partial reports whether part of the next frame is already
 	// buffered, so a caller can arm an idle deadline while waiting for a new
@@ -46,6 +48,13 @@ func NewFrameReader(r io.Reader, f *Framing, bufSize int) *FrameReader {
 	}
 	return &FrameReader{r: r, framing: f, initial: bufSize}
 }
+
+// Need returns, while ReadFrame reads from the stream (to the reader under
+// it, during its Read), how many bytes must be buffered before the next
+// frame can be returned: the whole frame's length once its header and
+// declared length are in, the bytes of the header until then; 0 between
+// reads.
+func (fr *FrameReader) Need() int { return fr.need }
 
 // Buffered returns the number of bytes read from the stream but not yet
 // returned as frames.
@@ -154,6 +163,8 @@ func (fr *FrameReader) putBuf() {
 // makes the reader allocate about what it sent, not what it declared (it
 // may borrow a pooled buffer that an earlier large frame freed).
 func (fr *FrameReader) fill(need int) error {
+	fr.need = need
+	defer func() { fr.need = 0 }()
 	for fr.Buffered() < need {
 		if fr.end == len(fr.buf) || (fr.start > 0 && fr.start+need > len(fr.buf)) {
 			fr.grow(need)

@@ -37,9 +37,9 @@ func TestReuse(t *testing.T) {
 	odd := make([]byte, 0, 100<<10)
 	p.Put(&odd)
 	if p.TryGet(100<<10) != nil {
-		t.Error("a 100 KiB buffer was handed out for the 128 KiB class")
+		t.Error("a 100 KiB buffer was handed out for the 112 KiB class")
 	}
-	if d := p.TryGet(64 << 10); d == nil || cap(*d) != 100<<10 {
-		t.Error("a 100 KiB buffer was not reused for the 64 KiB class")
+	if d := p.TryGet(96 << 10); d == nil || cap(*d) != 100<<10 {
+		t.Error("a 100 KiB buffer was not reused for the 96 KiB class")
 	}
 }

@@ -22,19 +22,16 @@ var Shared = New(MaxShared)
 // Pool is a pool of byte buffers in size classes. Its methods are safe for
 // concurrent use. A Pool must not be copied after first use.
 type Pool struct {
-	classes []sync.Pool // classes[k] holds buffers of capacity >= MinSize<<k
+	classes []sync.Pool // classes[k] holds buffers of capacity >= classSize(k)
 	max     int         // capacity of the largest class
 }
 
-// New returns a pool whose classes go from MinSize up to the first power of
-// two at least max (MinSize if max is smaller), capped at MaxShared.
+// New returns a pool whose classes go from MinSize up to the first class
+// size at least max (MinSize if max is smaller), capped at MaxShared.
 func New(max int) *Pool {
 	max = min(max, MaxShared)
-	k := 0
-	if max > MinSize {
-		k = bits.Len(uint(max-1)) - minShift
-	}
-	return &Pool{classes: make([]sync.Pool, k+1), max: MinSize << k}
+	k := getClass(max)
+	return &Pool{classes: make([]sync.Pool, k+1), max: classSize(k)}
 }
 
 // Max returns the capacity of the largest class: Get(n) for n up to Max
@@ -54,7 +51,7 @@ func (p *Pool) Get(n int) *[]byte {
 		*v = (*v)[:0]
 		return v
 	}
-	b := make([]byte, 0, MinSize<<k)
+	b := make([]byte, 0, classSize(k))
 	return &b
 }
 
@@ -87,16 +84,32 @@ func (p *Pool) Put(b *[]byte) {
 	p.classes[putClass(c)].Put(b)
 }
 
+// The classes divide each doubling of size in four: 512, 640, 768, 896,
+// 1024, 1280, ... bytes, so a buffer is at most a quarter larger than what
+// it was asked for (a frame just over 1 MiB takes 1.25 MiB, not 2 MiB).
+const classesPerDoubling = 4
+
+// classSize returns the capacity of class k.
+func classSize(k int) int {
+	e, q := k/classesPerDoubling, k%classesPerDoubling
+	return (classesPerDoubling + q) << (e + minShift - 2)
+}
+
 // getClass returns the smallest class whose buffers hold n bytes.
 func getClass(n int) int {
 	if n <= MinSize {
 		return 0
 	}
-	return bits.Len(uint(n-1)) - minShift
+	p := bits.Len(uint(n-1)) - 1 // 2^p < n <= 2^(p+1)
+	step := 1 << (p - 2)
+	q := (n - 1<<p + step - 1) / step // 1..4 quarters above 2^p
+	return classesPerDoubling*(p-minShift) + q
 }
 
 // putClass returns the largest class a buffer of capacity c >= MinSize
-// can serve: MinSize << putClass(c) <= c.
+// can serve: classSize(putClass(c)) <= c.
 func putClass(c int) int {
-	return bits.Len(uint(c)) - 1 - minShift
+	p := bits.Len(uint(c)) - 1 // 2^p <= c < 2^(p+1)
+	q := (c - 1<<p) >> (p - 2)
+	return classesPerDoubling*(p-minShift) + q
 }

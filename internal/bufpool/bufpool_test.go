@@ -13,10 +13,10 @@ func TestNewMax(t *testing.T) {
 		{0, MinSize, 1},
 		{1, MinSize, 1},
 		{MinSize, MinSize, 1},
-		{MinSize + 1, 2 * MinSize, 2},
-		{64 << 10, 64 << 10, 8},
-		{64<<10 + 10, 128 << 10, 9},
-		{1 << 20, 1 << 20, 12},
+		{MinSize + 1, 640, 2},
+		{64 << 10, 64 << 10, 29},
+		{64<<10 + 10, 80 << 10, 30},
+		{1 << 20, 1 << 20, 45},
 		{MaxShared, MaxShared, 0},   // 0: not checked (depends on the platform)
 		{math.MaxInt, MaxShared, 0}, // capped
 	}
@@ -28,7 +28,7 @@ func TestNewMax(t *testing.T) {
 		if tt.classes != 0 && len(p.classes) != tt.classes {
 			t.Errorf("New(%d): %d classes, want %d", tt.max, len(p.classes), tt.classes)
 		}
-		if got := MinSize << (len(p.classes) - 1); got != p.Max() {
+		if got := classSize(len(p.classes) - 1); got != p.Max() {
 			t.Errorf("New(%d): largest class %d, Max %d", tt.max, got, p.Max())
 		}
 	}
@@ -44,26 +44,29 @@ func TestClasses(t *testing.T) {
 		{1, 0, -1, MinSize},
 		{MinSize - 1, 0, -1, MinSize},
 		{MinSize, 0, 0, MinSize},
-		{MinSize + 1, 1, 0, 2 * MinSize},
-		{2*MinSize - 1, 1, 0, 2 * MinSize},
-		{2 * MinSize, 1, 1, 2 * MinSize},
-		{4096, 3, 3, 4096},
-		{64 << 10, 7, 7, 64 << 10},
-		{64<<10 + 10, 8, 7, 128 << 10}, // a 64 KiB payload's frame
-		{1<<20 + 6, 12, 11, 2 << 20},
+		{MinSize + 1, 1, 0, 640},
+		{640, 1, 1, 640},
+		{700, 2, 1, 768},
+		{2*MinSize - 1, 4, 3, 2 * MinSize},
+		{2 * MinSize, 4, 4, 2 * MinSize},
+		{4096, 12, 12, 4096},
+		{64 << 10, 28, 28, 64 << 10},
+		{64<<10 + 10, 29, 28, 80 << 10}, // a 64 KiB payload's frame
+		{1<<20 + 6, 45, 44, 1280 << 10}, // a 1 MiB payload's: a quarter more, not twice
+		{3 << 20, 50, 50, 3 << 20},
 	}
 	for _, tt := range tests {
 		if got := getClass(tt.n); got != tt.get {
 			t.Errorf("getClass(%d) = %d, want %d", tt.n, got, tt.get)
 		}
-		if MinSize<<getClass(tt.n) < tt.n {
+		if classSize(getClass(tt.n)) < tt.n {
 			t.Errorf("class %d of %d is too small", getClass(tt.n), tt.n)
 		}
 		if tt.put >= 0 {
 			if got := putClass(tt.n); got != tt.put {
 				t.Errorf("putClass(%d) = %d, want %d", tt.n, got, tt.put)
 			}
-			if MinSize<<putClass(tt.n) > tt.n {
+			if classSize(putClass(tt.n)) > tt.n {
 				t.Errorf("putClass(%d) serves more than the capacity", tt.n)
 			}
 		}

@@ -102,6 +102,15 @@ func (b *Budget) tryAcquire(n int64) (int64, bool) {
 	return 0, false
 }
 
+// force takes n bytes at once, even over the bound: for memory already
+// committed. Waiters are then served once enough is given back.
+func (b *Budget) force(n int64) int64 {
+	b.mu.Lock()
+	b.used += n
+	b.mu.Unlock()
+	return n
+}
+
 // release gives back n bytes taken by acquire.
 func (b *Budget) release(n int64) {
 	if n <= 0 {

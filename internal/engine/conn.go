@@ -422,38 +422,24 @@ func (c *Conn) Reply(ctx context.Context, frame []byte) error {
 	return c.w.Write(ctx, frame)
 }
 
-// readStep is the granularity in which a reader takes bytes from the
-// budget.
-const readStep = 64 << 10
-
-// chargeRead bounds the read into p by what the connection may hold: its
-// allowance, plus what it has taken from the budget. When that leaves
-// little room, it takes another step from the budget, waiting for it if
-// need be until the read deadline just armed (then the read times out as
-// a slow frame would) or the connection closes. A read of a frame's first
-// bytes, at or below the allowance, never waits.
+// chargeRead takes from the budget, before a large frame's bytes are read,
+// what the frame needs beyond the allowance: the whole of it at once, as
+// soon as its declared length is known, waiting if need be until the read
+// deadline just armed (then the read times out as a slow frame would) or
+// the connection closes. A connection thus waits for the budget holding
+// none of it, so connections cannot wait for each other. A frame within
+// the allowance never waits.
 func (c *Conn) chargeRead(p []byte) ([]byte, error) {
-	held := int64(c.rd.Buffered())
-	room := int64(c.opts.Allowance) + c.charged - held
-	if room >= int64(len(p)) {
+	want := int64(c.rd.Need() - c.opts.Allowance)
+	if want <= c.charged {
 		return p, nil
 	}
-	b := c.opts.Budget
-	if room >= int64(min(len(p), readStep/16)) {
-		// Enough to go on with: more only if it is free now.
-		if got, ok := b.tryAcquire(readStep); ok {
-			c.charged += got
-			room += got
-		}
-	} else {
-		got, err := b.acquire(readStep, c.dl.readDeadline(), c.ctx.Done())
-		if err != nil {
-			return nil, err
-		}
-		c.charged += got
-		room += got
+	got, err := c.opts.Budget.acquire(want-c.charged, c.dl.readDeadline(), c.ctx.Done())
+	if err != nil {
+		return nil, err
 	}
-	return p[:min(int64(len(p)), room)], nil
+	c.charged += got
+	return p, nil
 }
 
 // settleRead gives back what the read buffer no longer holds beyond the
@@ -466,24 +452,19 @@ func (c *Conn) settleRead() {
 	}
 }
 
-// Hold takes n bytes from the budget for memory the connection is about
-// to hold beyond its allowance (a payload copy, a reply), waiting for them
-// until the read timeout or the connection's end; it returns the bytes to
-// give back with Unhold (0 when there is no budget or n is small).
-func (c *Conn) Hold(n int) (int64, error) {
+// Hold counts n bytes that the connection is about to hold beyond its
+// allowance (a payload copy, a decoded value, a reply) against the budget,
+// and returns what to give back with Unhold (0 when there is no budget or
+// n is small). It never waits: the connection may already hold budget for
+// the frame being handled, and waiting while holding could deadlock. The
+// budget may go over its bound by such bytes, and large frames then wait
+// until it is back under it.
+func (c *Conn) Hold(n int) int64 {
 	b := c.opts.Budget
 	if b == nil || n <= c.opts.Allowance {
-		return 0, nil
+		return 0
 	}
-	var deadline time.Time
-	if c.opts.ReadTimeout > 0 {
-		deadline = time.Now().Add(c.opts.ReadTimeout)
-	}
-	got, err := b.acquire(int64(n), deadline, c.ctx.Done())
-	if err != nil {
-		return 0, &CloseError{Reason: ReasonReadTimeout, Err: fmt.Errorf("binproto: waiting for %d bytes of the server's frame memory: %w", n, err)}
-	}
-	return got, nil
+	return b.force(int64(n))
 }
 
 // Unhold gives back what Hold took.

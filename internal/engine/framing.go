@@ -25,6 +25,9 @@ type FrameReader interface {
 	ReadFrame() (wire.Frame, error)
 	// Buffered returns the bytes read and not yet returned as frames.
 	Buffered() int
+	// Need returns, during a read of the stream, the bytes the frame being
+	// read needs buffered in all (its declared length, once known).
+	Need() int
 	// SetMaxPayload lowers or restores the largest payload accepted (a
 	// connection that has not authenticated yet gets a lower one).
 	SetMaxPayload(n int)

@@ -55,7 +55,7 @@ func (c *Conn) Go(limit int, job Job) error {
 		reply, err := job()
 		var held int64
 		if err == nil && reply != nil {
-			held, err = c.Hold(len(*reply))
+			held = c.Hold(len(*reply))
 		}
 		c.complete(seq, result{ready: true, reply: reply, held: held, err: err})
 		c.dl.rearmIdle()
