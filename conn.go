@@ -172,7 +172,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 	if m.Conn != c || m.replyBuf != c.reply { // first use, or set by other code
 		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply}
 	}
-	m.Type, m.Payload = MessageType(fr.Type), fr.Payload
+	m.Type, m.Payload, m.onReader = MessageType(fr.Type), fr.Payload, true
 	out, err := c.serve(c.Context(), h, m)
 	m.Payload = nil
 	if err != nil || !out.ok {
@@ -182,7 +182,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		return err
 	}
 	c.replySize = len(*c.reply)
-	held := c.e.Hold(len(*c.reply)) // a large reply counts against the server's budget
+	held := c.e.HoldFrame(len(*c.reply)) // a large reply counts against the server's budget
 	err = c.e.Reply(c.Context(), *c.reply)
 	c.e.Unhold(held)
 	if err == nil {
@@ -201,7 +201,7 @@ const maxKeptReply = 64 << 10
 // handleConcurrent runs h for a copy of the frame through the engine, up to
 // limit handlers of the connection at once, replies in request order.
 func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, limit int) error {
-	held := c.e.Hold(len(fr.Payload)) // the copy counts against the server's budget
+	held := c.e.HoldFrame(len(fr.Payload)) // the copy counts against the server's budget
 	payload := getBuffer(c.proto, len(fr.Payload))
 	*payload = append((*payload)[:0], fr.Payload...)
 	t := MessageType(fr.Type)

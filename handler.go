@@ -110,7 +110,13 @@ func (h *typedHandler[T]) ServeMessage(ctx context.Context, m *Message) (out Out
 	if m.Conn != nil {
 		// The decoded []byte fields copy about the payload: counted
 		// against the server's frame-memory budget while fn runs.
-		defer m.Conn.e.Unhold(m.Conn.e.Hold(len(m.Payload)))
+		var held int64
+		if m.onReader {
+			held = m.Conn.e.HoldFrame(len(m.Payload))
+		} else {
+			held = m.Conn.e.Hold(len(m.Payload))
+		}
+		defer m.Conn.e.Unhold(held)
 	}
 	v := h.get() // not returned if fn panics: the garbage collector takes it
 	if err = h.codec.DecodePayload(m.Payload, v); err != nil {

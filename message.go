@@ -24,6 +24,7 @@ type Message struct {
 
 	proto    *Protocol
 	replyBuf *[]byte // where a reply is encoded; owned by the dispatcher
+	onReader bool    // handled on its connection's read goroutine (budget: HoldFrame)
 }
 
 // IsNotFound reports whether m is the not-found message.

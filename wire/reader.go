@@ -33,6 +33,14 @@ type FrameReader struct {
 
 	need int // the bytes the frame being read needs buffered (see Need)
 
+	// Reserve, if set, is called before the buffer grows or is read into
+	// for a frame that needs need bytes buffered in all (the header's, then
+	// the whole frame's once its length is known); an error ends the read
+	// with that error (a timeout leaves the reader usable). A server uses it
+	// to take the frame's memory from a shared budget before the buffer
+	// grows for it.
+	Reserve func(need int) error
+
 	// BeforeRead, if set, is called before every Read on the underlying
 	// reader. partial reports whether part of the next frame is already
 	// buffered, so a caller can arm an idle deadline while waiting for a new
@@ -165,6 +173,11 @@ func (fr *FrameReader) putBuf() {
 func (fr *FrameReader) fill(need int) error {
 	fr.need = need
 	defer func() { fr.need = 0 }()
+	if fr.Reserve != nil {
+		if err := fr.Reserve(need); err != nil {
+			return err
+		}
+	}
 	for fr.Buffered() < need {
 		if fr.end == len(fr.buf) || (fr.start > 0 && fr.start+need > len(fr.buf)) {
 			fr.grow(need)

@@ -100,7 +100,8 @@ type Conn struct {
 	limited bool  // reads are counted against budget (before authentication)
 	budget  int   // bytes that may still be read while limited
 	overrun error // the error of a read over budget
-	charged int64 // bytes of the read buffer taken from Options.Budget
+	charged int64 // bytes taken from Options.Budget for the frame being read and handled
+	credit  int64 // of which not yet used by HoldFrame
 }
 
 // NewConn returns the engine of connection nc, whose frames go to d. Its
@@ -124,7 +125,11 @@ func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Co
 		if !opts.NoFastPath {
 			r = conn.NewBurstReader(r) // fewer read calls for streams of frames
 		}
-		c.rd = opts.Framing.NewReader(r, opts.BufferSize)
+		var reserve func(int) error
+		if opts.Budget != nil {
+			reserve = c.reserve
+		}
+		c.rd = opts.Framing.NewReader(r, opts.BufferSize, reserve)
 	}
 	return c
 }
@@ -343,12 +348,6 @@ func (r connReader) Read(p []byte) (int, error) {
 		}
 	}
 	c.dl.beforeRead(c.rd.Buffered() > 0)
-	if c.opts.Budget != nil {
-		var err error
-		if p, err = c.chargeRead(p); err != nil {
-			return 0, err
-		}
-	}
 	n, err := c.nc.Read(p)
 	if c.limited {
 		c.budget -= n
@@ -422,24 +421,33 @@ func (c *Conn) Reply(ctx context.Context, frame []byte) error {
 	return c.w.Write(ctx, frame)
 }
 
-// chargeRead takes from the budget, before a large frame's bytes are read,
-// what the frame needs beyond the allowance: the whole of it at once, as
-// soon as its declared length is known, waiting if need be until the read
-// deadline just armed (then the read times out as a slow frame would) or
-// the connection closes. A connection thus waits for the budget holding
-// none of it, so connections cannot wait for each other. A frame within
-// the allowance never waits.
-func (c *Conn) chargeRead(p []byte) ([]byte, error) {
-	want := int64(c.rd.Need() - c.opts.Allowance)
-	if want <= c.charged {
-		return p, nil
+// frameReserve is how many times its length (beyond the allowance) a large
+// frame takes from the budget: its read buffer, a decoded copy and a reply
+// of its size (HoldFrame draws on the last two).
+const frameReserve = 3
+
+// reserve takes from the budget what a frame of need bytes will need
+// beyond the allowance (frameReserve times as much), before the read
+// buffer grows for it: all of it at once, as soon as its declared length
+// is known, waiting if need be until the read deadline or the connection's
+// end (a wait that times out ends the connection as a slow frame would). A
+// connection thus waits for the budget holding none of it, so connections
+// cannot wait for each other. A frame within the allowance never waits.
+// Called by the frame reader, on the reader.
+func (c *Conn) reserve(need int) error {
+	beyond := int64(need - c.opts.Allowance)
+	want := frameReserve * beyond
+	if beyond <= 0 || want <= c.charged {
+		return nil
 	}
+	c.dl.beforeRead(true) // the deadline of the frame begun
 	got, err := c.opts.Budget.acquire(want-c.charged, c.dl.readDeadline(), c.ctx.Done())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.charged += got
-	return p, nil
+	c.credit = max(0, c.charged-beyond)
+	return nil
 }
 
 // settleRead gives back what the read buffer no longer holds beyond the
@@ -450,6 +458,7 @@ func (c *Conn) settleRead() {
 		c.opts.Budget.release(excess)
 		c.charged = keep
 	}
+	c.credit = 0
 }
 
 // Hold counts n bytes that the connection is about to hold beyond its
@@ -467,7 +476,22 @@ func (c *Conn) Hold(n int) int64 {
 	return b.force(int64(n))
 }
 
-// Unhold gives back what Hold took.
+// HoldFrame is Hold for memory the reader holds while it handles the
+// frame just read (a decoded copy, a reply): it draws first on what the
+// frame reserved. Called by the reader, during Dispatch.
+func (c *Conn) HoldFrame(n int) int64 {
+	if c.opts.Budget == nil || n <= c.opts.Allowance {
+		return 0
+	}
+	take := min(int64(n), c.credit)
+	c.credit -= take
+	if rest := int64(n) - take; rest > 0 {
+		return c.opts.Budget.force(rest)
+	}
+	return 0
+}
+
+// Unhold gives back what Hold or HoldFrame took.
 func (c *Conn) Unhold(n int64) {
 	if n > 0 {
 		c.opts.Budget.release(n)

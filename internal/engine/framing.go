@@ -11,8 +11,10 @@ import (
 // will be a second implementation.
 type Framing interface {
 	// NewReader returns a reader of the frames of a stream, with a read
-	// buffer of bufSize bytes to begin with.
-	NewReader(r io.Reader, bufSize int) FrameReader
+	// buffer of bufSize bytes to begin with. reserve, if not nil, is called
+	// before the buffer grows for a frame, with the bytes the frame needs
+	// in all; its error ends the read.
+	NewReader(r io.Reader, bufSize int, reserve func(need int) error) FrameReader
 	// ParseDatagram parses b as exactly one frame.
 	ParseDatagram(b []byte) (wire.Frame, error)
 }
@@ -25,9 +27,6 @@ type FrameReader interface {
 	ReadFrame() (wire.Frame, error)
 	// Buffered returns the bytes read and not yet returned as frames.
 	Buffered() int
-	// Need returns, during a read of the stream, the bytes the frame being
-	// read needs buffered in all (its declared length, once known).
-	Need() int
 	// SetMaxPayload lowers or restores the largest payload accepted (a
 	// connection that has not authenticated yet gets a lower one).
 	SetMaxPayload(n int)
@@ -41,9 +40,10 @@ type FrameReader interface {
 type Compatible struct{ F *wire.Framing }
 
 // NewReader implements Framing.
-func (c Compatible) NewReader(r io.Reader, bufSize int) FrameReader {
+func (c Compatible) NewReader(r io.Reader, bufSize int, reserve func(need int) error) FrameReader {
 	cr := &compatReader{f: *c.F}
 	cr.FrameReader = wire.NewFrameReader(r, &cr.f, bufSize)
+	cr.FrameReader.Reserve = reserve
 	return cr
 }
 

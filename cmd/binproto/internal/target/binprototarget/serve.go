@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -86,6 +88,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	srv.Logger = slog.New(slog.NewTextHandler(out, nil))
 	srv.MaxConnections = cfg.MaxConns
 	srv.MaxBufferedBytes = cfg.MaxBuffered
+	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
 	srv.RateLimit = binproto.RateLimit{
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		ConnMessageRate: cfg.ConnMsgRate,
@@ -210,4 +213,26 @@ func rateOrOff(r float64) any {
 		return "off"
 	}
 	return strconv.FormatFloat(r, 'f', -1, 64)
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit that follows the
+// frame-memory budget (twice it, for buffers rounded up to their size class
+// and the garbage between collections, plus 64 MiB for everything else:
+// 192 MiB by default), unless
+// GOMEMLIMIT sets one: the garbage collector then works harder as the heap
+// nears it, so that the process's memory stays near what the budget
+// bounds instead of growing to twice the live heap between collections.
+func setMemoryLimit(log *slog.Logger, budget int) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if budget == 0 {
+		budget = binproto.DefaultMaxBufferedBytes
+	}
+	if budget < 0 {
+		return
+	}
+	limit := int64(budget)*2 + 64<<20
+	debug.SetMemoryLimit(limit)
+	log.Info("soft memory limit", "bytes", limit, "set_with", "GOMEMLIMIT")
 }
