@@ -88,7 +88,6 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	srv.Logger = slog.New(slog.NewTextHandler(out, nil))
 	srv.MaxConnections = cfg.MaxConns
 	srv.MaxBufferedBytes = cfg.MaxBuffered
-	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
 	srv.RateLimit = binproto.RateLimit{
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		ConnMessageRate: cfg.ConnMsgRate,
@@ -124,6 +123,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		bound = l.Addr()
 		go func() { errc <- srv.Serve(l) }()
 	}
+	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
 	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token))
 	LogLimits(srv.Logger, srv)
 	select {
