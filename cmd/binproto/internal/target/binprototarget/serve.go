@@ -133,13 +133,28 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	logStats(srv.Logger, srv.Stats())
+	if err != nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, binproto.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// logStats logs the server's counters as it stops: what an attack run
+// reads the server's side of (connections refused, authentications
+// judged and throttled, closes by reason).
+func logStats(log *slog.Logger, st binproto.Stats) {
+	log.Info("stats",
+		"accepted", st.ConnectionsAccepted, "rejected", st.ConnectionsRejected,
+		"messages_in", st.MessagesIn, "messages_out", st.MessagesOut,
+		"authenticated", st.Authenticated, "auth_failures", st.AuthFailures,
+		"auth_throttled", st.AuthThrottled, "auth_delayed", st.AuthDelayed,
+		"rate_limited", st.RateLimited, "datagrams_throttled", st.DatagramsThrottled,
+		"closes", fmt.Sprint(st.Closes))
 }
 
 func authName(token string) string {
