@@ -118,7 +118,6 @@ func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Co
 		NoCoalesce: opts.NoFastPath || c.datagram,
 		NoPool:     opts.NoFastPath,
 		OnError:    func(err error) { c.Close(ReasonWriteError, err) },
-		OnIdle:     c.dl.rearmIdle,
 	})
 	if !c.datagram {
 		var r io.Reader = connReader{c}
@@ -253,6 +252,9 @@ func (c *Conn) readFrames() error {
 	for {
 		fr, err := c.rd.ReadFrame()
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && c.rd.Buffered() == 0 && !c.dl.idleExpired() {
+				continue // the idle deadline, but the connection was not idle
+			}
 			return err
 		}
 		c.dl.frameDone()

@@ -23,9 +23,12 @@ const drainGrace = 20 * time.Millisecond
 //     no handler (a not-found header, refused messages) do not keep it open;
 //   - drain: once the server drains, reading stops at a fixed time.
 //
-// The read goroutine arms them before each read (beforeRead); the writer
-// (rearmIdle, when the last reply is written) and the server (drain) arm
-// them from other goroutines, all under mu.
+// The read goroutine arms them before each read (beforeRead), the server
+// (drain) from another goroutine, under mu. The idle deadline is set in
+// steps of an eighth of IdleTimeout beyond the last activity, not at every
+// read, and checked when it expires (idleExpired): a connection busy or
+// active meanwhile reads on. So a connection idles out between IdleTimeout
+// and 1.125 times it, and reads cost no timer update.
 type deadlines struct {
 	nc    net.Conn
 	frame time.Duration
@@ -37,9 +40,8 @@ type deadlines struct {
 	frameAt     time.Time // the current frame's deadline; zero: no frame begun; the reader's alone
 	draining    bool
 	drainAt     time.Time
-	idleWaiting bool      // a read waits for a frame with no idle deadline: requests in flight
 	lastActive  time.Time // the idle timeout runs from here: the last frame dispatched (touch), or the last request completed
-	touched     bool      // a frame was dispatched since the last read: lastActive moves to the next read; the reader\'s alone
+	touched     bool      // a frame was dispatched since the last read: lastActive moves to the next read; the reader's alone
 	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
 	gen         uint64    // counts direct reads, so that a late cancellation is ignored
 }
@@ -57,7 +59,6 @@ func (d *deadlines) setLocked(t time.Time) {
 func (d *deadlines) beforeRead(partial bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.idleWaiting = false
 	switch {
 	case d.draining:
 		d.setLocked(d.drainAt)
@@ -68,16 +69,13 @@ func (d *deadlines) beforeRead(partial bool) {
 		d.setLocked(earliest(d.frameAt, d.callAt))
 	case !d.callAt.IsZero():
 		d.setLocked(d.callAt)
-	case d.idle > 0 && d.busy():
-		// Requests in flight: the connection is not idle. rearmIdle arms
-		// the idle deadline once they are done.
-		d.setLocked(time.Time{})
-		d.idleWaiting = true
 	case d.idle > 0:
 		if d.touched {
 			d.lastActive, d.touched = time.Now(), false
 		}
-		d.setLocked(d.lastActive.Add(d.idle))
+		if want := d.lastActive.Add(d.idle); d.set.IsZero() || d.set.Before(want) {
+			d.setLocked(want.Add(d.idle / 8))
+		}
 	default:
 		d.setLocked(time.Time{})
 	}
@@ -91,19 +89,26 @@ func (d *deadlines) frameDone() {
 	}
 }
 
-// rearmIdle arms the idle deadline that beforeRead held back while requests
-// were in flight, once none is.
-func (d *deadlines) rearmIdle() {
-	if d.idle <= 0 {
-		return
-	}
+// idleExpired reports whether a read that timed out with no frame begun
+// means the connection has idled out: nothing in flight, and no activity
+// for IdleTimeout. Otherwise the reader reads on (the next beforeRead moves
+// the deadline); requests in flight count as activity. Called by the
+// reader.
+func (d *deadlines) idleExpired() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.idleWaiting && !d.draining && !d.busy() {
-		d.lastActive = time.Now()
-		d.setLocked(d.lastActive.Add(d.idle))
-		d.idleWaiting = false
+	if d.draining || d.idle <= 0 || !d.callAt.IsZero() {
+		return true
 	}
+	now := time.Now()
+	if d.touched {
+		d.lastActive, d.touched = now, false
+	}
+	if d.busy() {
+		d.lastActive = now
+		return false
+	}
+	return !now.Before(d.lastActive.Add(d.idle))
 }
 
 // drain makes reading stop drainGrace from the first call; later calls

@@ -58,7 +58,6 @@ func (c *Conn) Go(limit int, job Job) error {
 			held = c.Hold(len(*reply))
 		}
 		c.complete(seq, result{ready: true, reply: reply, held: held, err: err})
-		c.dl.rearmIdle()
 	}()
 	return nil
 }
