@@ -35,15 +35,15 @@ type deadlines struct {
 	idle  time.Duration
 	busy  func() bool // requests in flight: the connection is not idle
 
-	mu          sync.Mutex
-	set         time.Time // the read deadline set on nc; zero: none
-	frameAt     time.Time // the current frame's deadline; zero: no frame begun; the reader's alone
-	draining    bool
-	drainAt     time.Time
-	lastActive  time.Time // the idle timeout runs from here: the last frame dispatched (touch), or the last request completed
-	touched     bool      // a frame was dispatched since the last read: lastActive moves to the next read; the reader's alone
-	callAt      time.Time // a direct reader's caller's deadline (direct.go); zero: none
-	gen         uint64    // counts direct reads, so that a late cancellation is ignored
+	mu         sync.Mutex
+	set        time.Time // the read deadline set on nc; zero: none
+	frameAt    time.Time // the current frame's deadline; zero: no frame begun; the reader's alone
+	draining   bool
+	drainAt    time.Time
+	lastActive time.Time // the idle timeout runs from here: the last frame dispatched (touch), or the last request completed
+	touched    bool      // a frame was dispatched since the last read: lastActive moves to the next read; the reader's alone
+	callAt     time.Time // a direct reader's caller's deadline (direct.go); zero: none
+	gen        uint64    // counts direct reads, so that a late cancellation is ignored
 }
 
 // setLocked sets the read deadline to t unless it is set already.
