@@ -26,20 +26,20 @@ func TestLimitFlags(t *testing.T) {
 		}
 		return l
 	}
-	want := limits{maxConnsPerIP: 256, idleTimeout: 5 * time.Minute, maxPayload: 1 << 20, maxBuffered: 64 << 20, connMsgRate: 20000, connByteRate: 64 << 20}
+	want := limits{maxConnsPerIP: 256, idleTimeout: 5 * time.Minute, maxPayload: 1 << 20, maxBuffered: 64 << 20, connMsgRate: 20000, connByteRate: 64 << 20, connRatePerIP: 50}
 	if got := parse(); *got != want {
 		t.Errorf("defaults %+v, want %+v", *got, want)
 	}
 	got := parse("--max-conns", "2", "--max-conns-per-ip", "3", "--idle-timeout", "1s", "--max-payload", "64KiB",
-		"--max-buffered", "-1", "--conn-msg-rate", "0", "--conn-byte-rate", "1MiB", "--token", "0123456789abcdef")
-	want = limits{maxConns: 2, maxConnsPerIP: 3, idleTimeout: time.Second, maxPayload: 64 << 10, maxBuffered: -1, connByteRate: 1 << 20, token: "0123456789abcdef"}
+		"--max-buffered", "-1", "--conn-msg-rate", "0", "--conn-byte-rate", "1MiB", "--conn-rate-per-ip", "7", "--token", "0123456789abcdef")
+	want = limits{maxConns: 2, maxConnsPerIP: 3, idleTimeout: time.Second, maxPayload: 64 << 10, maxBuffered: -1, connByteRate: 1 << 20, connRatePerIP: 7, token: "0123456789abcdef"}
 	if *got != want {
 		t.Errorf("parsed %+v, want %+v", *got, want)
 	}
 	var srv binproto.Server
 	got.apply(&srv)
 	if srv.MaxConnections != 2 || srv.MaxBufferedBytes != -1 || srv.RateLimit.MaxConnsPerIP != 3 ||
-		srv.RateLimit.ConnMessageRate != 0 || srv.RateLimit.ConnByteRate != 1<<20 || srv.Auth == nil {
+		srv.RateLimit.ConnMessageRate != 0 || srv.RateLimit.ConnByteRate != 1<<20 || srv.RateLimit.IPConnRate != 7 || srv.Auth == nil {
 		t.Errorf("server limits: max %d, buffered %d, rate limit %+v, auth %v", srv.MaxConnections, srv.MaxBufferedBytes, srv.RateLimit, srv.Auth)
 	}
 	for _, c := range []struct {
@@ -66,8 +66,12 @@ func TestLimitFlags(t *testing.T) {
 // exceeds -conn-msg-rate.
 func TestLimitsEnforced(t *testing.T) {
 	s := start(t, quickstart.Options{}, "-max-conns", "2", "-conn-msg-rate", "50")
-	if log := s.log.String(); !strings.Contains(log, "msg=limits max_conns=2 max_conns_per_ip=256 idle_timeout=5m0s max_payload=1048576 max_buffered=67108864 conn_msg_rate=50 conn_byte_rate=67108864 auth=none") {
-		t.Fatalf("limits not logged:\n%s", log)
+	const want = "msg=limits max_conns=2 max_conns_per_ip=256 idle_timeout=5m0s max_payload=1048576 max_buffered=67108864 conn_msg_rate=50 conn_byte_rate=67108864 conn_rate_per_ip=50 auth=none"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.log.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("limits not logged:\n%s", s.log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	p, err := quickstart.Protocol(quickstart.Options{})
 	if err != nil {

@@ -5,7 +5,7 @@
 //
 //	go run ./examples/basic_server -addr 127.0.0.1:9000 [-checksum] [-udp]
 //	    [-tls-cert cert.pem -tls-key key.pem] [-token TOKEN]
-//	    [-max-conns N] [-max-conns-per-ip N] [-idle-timeout D]
+//	    [-max-conns N] [-max-conns-per-ip N] [-conn-rate-per-ip R] [-idle-timeout D]
 //	    [-max-payload SIZE] [-max-buffered SIZE]
 //	    [-conn-msg-rate N] [-conn-byte-rate SIZE]
 //
@@ -134,6 +134,7 @@ type limits struct {
 	maxPayload, maxBuffered int
 	connMsgRate             float64
 	connByteRate            int
+	connRatePerIP           float64
 	token                   string
 }
 
@@ -146,6 +147,7 @@ func defaultLimits() *limits {
 		maxBuffered:   binproto.DefaultMaxBufferedBytes,
 		connMsgRate:   20000,
 		connByteRate:  64 << 20,
+		connRatePerIP: 50,
 	}
 }
 
@@ -157,6 +159,7 @@ func (l *limits) addFlags(fs *flag.FlagSet) {
 	fs.Var(sizeFlag{&l.maxBuffered}, "max-buffered", "server-wide budget of frame bytes held beyond each connection's buffer (negative: unbounded)")
 	fs.Float64Var(&l.connMsgRate, "conn-msg-rate", l.connMsgRate, "messages per second per connection (0: off)")
 	fs.Var(sizeFlag{&l.connByteRate}, "conn-byte-rate", "bytes per second per connection (0: off)")
+	fs.Float64Var(&l.connRatePerIP, "conn-rate-per-ip", l.connRatePerIP, "new connections per second from one IP address, with a burst of one second's worth (0: off)")
 	fs.StringVar(&l.token, "token", "", fmt.Sprintf("require token authentication with this token (at least %d bytes; types 100/101); off by default", minTokenLen))
 }
 
@@ -170,8 +173,8 @@ func (l *limits) check(udp bool) error {
 		return fmt.Errorf("-max-conns-per-ip must not be negative (0: unbounded), got %d", l.maxConnsPerIP)
 	case l.maxPayload < 1:
 		return fmt.Errorf("-max-payload must be positive, got %d", l.maxPayload)
-	case l.connMsgRate < 0 || l.connByteRate < 0:
-		return errors.New("-conn-msg-rate and -conn-byte-rate must not be negative (0: off)")
+	case l.connMsgRate < 0 || l.connByteRate < 0 || l.connRatePerIP < 0:
+		return errors.New("-conn-msg-rate, -conn-byte-rate and -conn-rate-per-ip must not be negative (0: off)")
 	}
 	return nil
 }
@@ -185,6 +188,7 @@ func (l *limits) apply(srv *binproto.Server) {
 		MaxConnsPerIP:   l.maxConnsPerIP,
 		ConnMessageRate: l.connMsgRate,
 		ConnByteRate:    float64(l.connByteRate),
+		IPConnRate:      l.connRatePerIP,
 	}
 	if l.token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: authTypes, Tokens: map[string]string{l.token: "client"}}
@@ -224,7 +228,7 @@ func (l *limits) log(log *slog.Logger, srv *binproto.Server) {
 	}
 	log.Info("limits", "max_conns", effectiveMaxConns(l.maxConns), "max_conns_per_ip", perIP,
 		"idle_timeout", idle, "max_payload", cfg.MaxPayloadSize, "max_buffered", buffered,
-		"conn_msg_rate", off(l.connMsgRate), "conn_byte_rate", offInt(l.connByteRate), "auth", auth)
+		"conn_msg_rate", off(l.connMsgRate), "conn_byte_rate", offInt(l.connByteRate), "conn_rate_per_ip", off(l.connRatePerIP), "auth", auth)
 }
 
 // effectiveMaxConns shows the connection bound of Server.MaxConnections n:
