@@ -89,6 +89,17 @@ func (d *deadlines) frameDone() {
 	}
 }
 
+// active records activity from another goroutine (a request completed):
+// the idle timeout runs from now.
+func (d *deadlines) active() {
+	if d.idle <= 0 {
+		return
+	}
+	d.mu.Lock()
+	d.lastActive = time.Now()
+	d.mu.Unlock()
+}
+
 // idleExpired reports whether a read that timed out with no frame begun
 // means the connection has idled out: nothing in flight, and no activity
 // for IdleTimeout. Otherwise the reader reads on (the next beforeRead moves

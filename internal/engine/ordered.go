@@ -58,6 +58,7 @@ func (c *Conn) Go(limit int, job Job) error {
 			held = c.Hold(len(*reply))
 		}
 		c.complete(seq, result{ready: true, reply: reply, held: held, err: err})
+		c.dl.active() // the idle timeout runs from the request's completion
 	}()
 	return nil
 }
