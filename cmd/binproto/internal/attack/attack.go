@@ -324,7 +324,7 @@ func (e *env) connectRaw(ctx context.Context) (net.Conn, error) {
 	e.c.dials.Add(1)
 	nc, err := e.dial.DialContext(ctx, "tcp", e.cfg.Addr)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !ended(ctx) {
 			e.c.dialErrors.Add(1)
 		}
 		return nil, err
@@ -430,4 +430,15 @@ func (c *counters) fill(r *Result, elapsed time.Duration) {
 	r.ClosedByServer = c.closedByServer.Load()
 	r.PeakOpen = c.peakOpen.Load()
 	r.BytesSent = c.bytes.Load()
+}
+
+// ended reports whether ctx is done or its deadline has passed: a dial cut
+// short by the attack's end is not a dial error, even in the instant before
+// the context's own timer marks it done.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
