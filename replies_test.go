@@ -78,7 +78,9 @@ func TestPushNotTakenAsReply(t *testing.T) {
 			srv, addr := gatewayServer(t, p)
 			ctx := testCtx(t, 10*time.Second)
 			cl := dial(t, p, addr, nil)
-			waitFor(t, 2*time.Second, "connection", func() bool { return srv.Stats().ConnectionsActive == 1 })
+			if err := checkStatusEcho(ctx, cl, 99); err != nil { // the server serves the connection
+				t.Fatal(err)
+			}
 			broadcastConf(t, ctx, srv, 3, 1)
 			for i := range 5 {
 				if err := checkStatusEcho(ctx, cl, i); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/internal/engine"
@@ -93,6 +94,7 @@ type Server struct {
 
 	optsOnce sync.Once
 	maxConns int             // MaxConnections resolved; 0: no bound
+	slots    atomic.Int64    // connections reserved against maxConns (served, or about to be)
 	opts     *engine.Options // the engine options of TCP connections
 	udpOpts  *engine.Options // of UDP peers
 }
@@ -257,30 +259,31 @@ func (s *Server) serveConn(nc net.Conn) *engine.Conn {
 	c := newConn(s.Protocol, nc, s.opts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
 	c.srv = s
 	if !s.secAdmit(c) { // connections per IP (security.go)
-		s.stats.Active.Add(-1)
+		s.slots.Add(-1)
 		return nil
 	}
 	if !s.conns.Add(c.e) {
 		nc.Close()
 		s.secClosed(c)
-		s.stats.Active.Add(-1)
+		s.slots.Add(-1)
 		return nil
 	}
+	s.stats.Active.Add(1) // counted once served: registered, so Broadcast reaches it
 	s.stats.Accepted.Add(1)
 	return c.e
 }
 
-// reserveConn counts one more active connection unless that would exceed
-// MaxConnections. The check and the increment are one atomic step, so that
-// concurrent Serve and ServeConn calls cannot together go past the bound;
-// whoever reserves and then does not serve releases with Active.Add(-1).
+// reserveConn takes one of the MaxConnections slots unless none is free.
+// The check and the increment are one atomic step, so that concurrent
+// Serve and ServeConn calls cannot together go past the bound; whoever
+// reserves and then does not serve gives the slot back.
 func (s *Server) reserveConn() bool {
 	for {
-		n := s.stats.Active.Load()
+		n := s.slots.Load()
 		if s.maxConns > 0 && n >= int64(s.maxConns) {
 			return false
 		}
-		if s.stats.Active.CompareAndSwap(n, n+1) {
+		if s.slots.CompareAndSwap(n, n+1) {
 			return true
 		}
 	}
@@ -441,6 +444,7 @@ func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	}
 	s.secClosed(c)
 	s.stats.Active.Add(-1)
+	s.slots.Add(-1)
 }
 
 // tlsFloor returns cfg with MinVersion raised to TLS 1.2.
