@@ -137,8 +137,7 @@ func (pp *packetPeers) serve(b []byte, from netip.AddrPort, addr net.Addr) {
 		p.busy = false
 		return
 	}
-	pp.drains.Add(1)
-	go pp.drain(p)
+	engine.Go(&pp.drains, func() { pp.drain(p) })
 }
 
 // enqueue queues a copy of b for the busy peer p; p.mu is held.
@@ -162,7 +161,6 @@ func (pp *packetPeers) enqueue(p *packetPeer, b []byte) {
 // drain handles p's queued datagrams until there are none. Those still
 // queued when its Conn closes (the server closing) are dropped.
 func (pp *packetPeers) drain(p *packetPeer) {
-	defer pp.drains.Done()
 	for {
 		p.mu.Lock()
 		if len(p.queue) == 0 {

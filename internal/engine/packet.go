@@ -174,3 +174,15 @@ func (p *PacketPeer) RemoteAddr() net.Addr             { return p.Addr }
 func (p *PacketPeer) SetDeadline(time.Time) error      { return nil }
 func (p *PacketPeer) SetReadDeadline(time.Time) error  { return nil }
 func (p *PacketPeer) SetWriteDeadline(time.Time) error { return nil }
+
+// Go runs f on a goroutine of its own, counted by wg (which the caller
+// waits on): the packet server's way to hand a busy peer's queued
+// datagrams to another goroutine, so that every goroutine of binproto
+// starts in this package.
+func Go(wg *sync.WaitGroup, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		f()
+	}()
+}
