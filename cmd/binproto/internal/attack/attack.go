@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"io"
 	"net"
 	"slices"
@@ -211,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = append(rep.Results, *res)
 		if cfg.Progress != nil {
 			fmt.Fprintf(cfg.Progress, "attack %s: %s %s/s; bystander p99 %s, %d errors\n", a.Name,
-				formatRate(res.RatePerSec), res.Unit, formatMs(res.Bystander.P99Ms), res.Bystander.Errors)
+				report.FormatRate(res.RatePerSec), res.Unit, formatMs(res.Bystander.P99Ms), res.Bystander.Errors)
 		}
 	}
 	return rep, ctx.Err()

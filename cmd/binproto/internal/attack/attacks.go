@@ -55,6 +55,23 @@ func (e *env) each(ctx context.Context, f func(ctx context.Context)) {
 	<-ctx.Done()
 }
 
+// eachConn runs e.conns workers, each connecting (again after a failure,
+// after retryPause), running attack on the connection until it returns,
+// and releasing it, until ctx ends.
+func (e *env) eachConn(ctx context.Context, attack func(ctx context.Context, nc net.Conn)) {
+	e.each(ctx, func(ctx context.Context) {
+		for ctx.Err() == nil {
+			nc, err := e.connect(ctx)
+			if err != nil {
+				sleep(ctx, retryPause)
+				continue
+			}
+			attack(ctx, nc)
+			e.release(nc, ctx.Err() == nil)
+		}
+	})
+}
+
 // tokenBruteforce: Workers goroutines open connection after connection,
 // each sending one random (wrong) token and waiting for the verdict.
 func tokenBruteforce(ctx context.Context, e *env) error {
@@ -137,32 +154,24 @@ func slowloris(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	e.each(ctx, func(ctx context.Context) {
+	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
+		done := e.watch(nc)
+	frames:
 		for ctx.Err() == nil {
-			nc, err := e.connect(ctx)
-			if err != nil {
-				sleep(ctx, retryPause)
-				continue
-			}
-			done := e.watch(nc)
-		frames:
-			for ctx.Err() == nil {
-				for i := range frame {
-					if _, err := nc.Write(frame[i : i+1]); err != nil {
-						break frames
-					}
-					e.c.attempts.Add(1)
-					e.c.bytes.Add(1)
-					select {
-					case <-ctx.Done():
-						return
-					case <-done:
-						break frames
-					case <-time.After(time.Second):
-					}
+			for i := range frame {
+				if _, err := nc.Write(frame[i : i+1]); err != nil {
+					break frames
+				}
+				e.c.attempts.Add(1)
+				e.c.bytes.Add(1)
+				select {
+				case <-ctx.Done():
+					return
+				case <-done:
+					break frames
+				case <-time.After(time.Second):
 				}
 			}
-			e.release(nc, ctx.Err() == nil)
 		}
 	})
 	return nil
@@ -176,37 +185,29 @@ func bigFrames(ctx context.Context, e *env) error {
 		return err
 	}
 	const chunk, period = 4 << 10, 100 * time.Millisecond
-	e.each(ctx, func(ctx context.Context) {
+	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
+		done := e.watch(nc) // discards the echo of a frame that completes
+		nc.SetWriteDeadline(deadline(ctx, time.Hour))
+		tick := time.NewTicker(period)
+	frames:
 		for ctx.Err() == nil {
-			nc, err := e.connect(ctx)
-			if err != nil {
-				sleep(ctx, retryPause)
-				continue
-			}
-			done := e.watch(nc) // discards the echo of a frame that completes
-			nc.SetWriteDeadline(deadline(ctx, time.Hour))
-			tick := time.NewTicker(period)
-		frames:
-			for ctx.Err() == nil {
-				e.c.attempts.Add(1)
-				for off := 0; off < len(frame); off += chunk {
-					n, err := nc.Write(frame[off:min(off+chunk, len(frame))])
-					e.c.bytes.Add(uint64(n))
-					if err != nil {
-						break frames
-					}
-					select {
-					case <-ctx.Done():
-						break frames
-					case <-done:
-						break frames
-					case <-tick.C:
-					}
+			e.c.attempts.Add(1)
+			for off := 0; off < len(frame); off += chunk {
+				n, err := nc.Write(frame[off:min(off+chunk, len(frame))])
+				e.c.bytes.Add(uint64(n))
+				if err != nil {
+					break frames
+				}
+				select {
+				case <-ctx.Done():
+					break frames
+				case <-done:
+					break frames
+				case <-tick.C:
 				}
 			}
-			tick.Stop()
-			e.release(nc, ctx.Err() == nil)
 		}
+		tick.Stop()
 	})
 	return nil
 }
@@ -219,26 +220,18 @@ func slowReaders(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	e.each(ctx, func(ctx context.Context) {
+	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4 << 10)
+		}
+		nc.SetWriteDeadline(deadline(ctx, time.Hour))
 		for ctx.Err() == nil {
-			nc, err := e.connect(ctx)
+			n, err := nc.Write(frame)
+			e.c.bytes.Add(uint64(n))
 			if err != nil {
-				sleep(ctx, retryPause)
-				continue
+				break
 			}
-			if tc, ok := nc.(*net.TCPConn); ok {
-				_ = tc.SetReadBuffer(4 << 10)
-			}
-			nc.SetWriteDeadline(deadline(ctx, time.Hour))
-			for ctx.Err() == nil {
-				n, err := nc.Write(frame)
-				e.c.bytes.Add(uint64(n))
-				if err != nil {
-					break
-				}
-				e.c.attempts.Add(1)
-			}
-			e.release(nc, ctx.Err() == nil)
+			e.c.attempts.Add(1)
 		}
 	})
 	return nil
@@ -249,30 +242,22 @@ func slowReaders(ctx context.Context, e *env) error {
 // out.
 func notFoundKeepalive(ctx context.Context, e *env) error {
 	ff := []byte{0xff, 0xff}
-	e.each(ctx, func(ctx context.Context) {
-		for ctx.Err() == nil {
-			nc, err := e.connect(ctx)
-			if err != nil {
-				sleep(ctx, retryPause)
-				continue
+	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
+		done := e.watch(nc)
+	keep:
+		for {
+			if _, err := nc.Write(ff); err != nil {
+				break
 			}
-			done := e.watch(nc)
-		keep:
-			for {
-				if _, err := nc.Write(ff); err != nil {
-					break
-				}
-				e.c.attempts.Add(1)
-				e.c.bytes.Add(2)
-				select {
-				case <-ctx.Done():
-					return
-				case <-done:
-					break keep
-				case <-time.After(2 * time.Second):
-				}
+			e.c.attempts.Add(1)
+			e.c.bytes.Add(2)
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+				break keep
+			case <-time.After(2 * time.Second):
 			}
-			e.release(nc, ctx.Err() == nil)
 		}
 	})
 	return nil
@@ -284,32 +269,22 @@ func garbage(ctx context.Context, e *env) error {
 	noise := make([]byte, 64<<10)
 	rand.Read(noise)
 	const chunk = 4 << 10
-	e.each(ctx, func(ctx context.Context) {
-		off := 0
-		for ctx.Err() == nil {
-			nc, err := e.connect(ctx)
+	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
+		done := e.watch(nc)
+		nc.SetWriteDeadline(deadline(ctx, time.Hour))
+		for off := 0; ctx.Err() == nil; {
+			off = (off + 977) % (len(noise) - chunk) // a different slice each write
+			n, err := nc.Write(noise[off : off+chunk])
+			e.c.attempts.Add(uint64(n))
+			e.c.bytes.Add(uint64(n))
 			if err != nil {
-				sleep(ctx, retryPause)
-				continue
+				return
 			}
-			done := e.watch(nc)
-			nc.SetWriteDeadline(deadline(ctx, time.Hour))
-		send:
-			for ctx.Err() == nil {
-				off = (off + 977) % (len(noise) - chunk) // a different slice each write
-				n, err := nc.Write(noise[off : off+chunk])
-				e.c.attempts.Add(uint64(n))
-				e.c.bytes.Add(uint64(n))
-				if err != nil {
-					break
-				}
-				select {
-				case <-done:
-					break send
-				default:
-				}
+			select {
+			case <-done:
+				return
+			default:
 			}
-			e.release(nc, ctx.Err() == nil)
 		}
 	})
 	return nil

@@ -3,6 +3,7 @@ package attack
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"io"
 	"os"
 	"time"
@@ -75,7 +76,7 @@ func WriteTable(w io.Writer, rep *Report) {
 			rss = fmt.Sprintf("%.0f→%.0f", r.RSS.BeforeMB, r.RSS.PeakMB)
 		}
 		b := r.Bystander
-		t.AppendRow(table.Row{r.Attack, formatRate(r.RatePerSec), unit, r.Attempts, formatRate(r.DialsPerSec), r.PeakOpen,
+		t.AppendRow(table.Row{r.Attack, report.FormatRate(r.RatePerSec), unit, r.Attempts, report.FormatRate(r.DialsPerSec), r.PeakOpen,
 			r.ClosedByServer, formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), fmt.Sprintf("%d/%d", b.Errors, b.Requests), rss})
 	}
 	t.Render()
@@ -99,18 +100,6 @@ func WriteJSON(path string, rep *Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// formatRate renders a rate with k/M suffixes.
-func formatRate(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e4:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	default:
-		return fmt.Sprintf("%.0f", v)
-	}
 }
 
 // formatMs renders milliseconds.
