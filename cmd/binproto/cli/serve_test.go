@@ -1,16 +1,15 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"io"
 	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -220,33 +219,15 @@ func expectClosedSilently(t *testing.T, nc net.Conn, frame []byte) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startServe runs `binproto serve` with args on a port of its choosing and
 // returns the address it serves, a function that stops it and returns its
 // exit code, and its output.
-func startServe(t *testing.T, args ...string) (addr string, stop func() int, out *syncBuffer) {
+func startServe(t *testing.T, args ...string) (addr string, stop func() int, out *testutil.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	out = new(syncBuffer)
-	var stderr syncBuffer
+	out = new(testutil.SyncBuffer)
+	var stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Execute(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), out, &stderr)

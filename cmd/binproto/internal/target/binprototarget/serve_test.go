@@ -1,7 +1,6 @@
 package binprototarget
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,13 +10,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,33 +24,15 @@ import (
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startServe runs Serve with cfg on a port of its choosing and returns the
 // address it serves, a function that stops it and returns its result, and
 // its log.
-func startServe(t *testing.T, cfg ServeConfig) (addr string, stop func() error, out *syncBuffer) {
+func startServe(t *testing.T, cfg ServeConfig) (addr string, stop func() error, out *testutil.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	cfg.Addr = "127.0.0.1:0"
-	out = new(syncBuffer)
+	out = new(testutil.SyncBuffer)
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, cfg, out) }()
 	stop = func() error {
@@ -155,7 +136,7 @@ func TestServeErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	missing := filepath.Join(t.TempDir(), "missing.pem")
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	if err := Serve(ctx, ServeConfig{Addr: "127.0.0.1:0", TLSCert: missing, TLSKey: missing}, &out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Serve with missing TLS files: %v", err)
 	}
