@@ -638,6 +638,7 @@ func testUDPAmplificationBoundary(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("request whose reply is one byte larger: %v, want context.Canceled", err)
 	}
+	waitFor(t, 5*time.Second, "the exact-size reply counted", func() bool { return srv.Stats().MessagesOut >= 1 })
 	if s := srv.Stats(); s.AmplificationDrops != 1 || s.MessagesOut != 1 {
 		t.Errorf("Stats.AmplificationDrops = %d, MessagesOut = %d, want 1 and 1", s.AmplificationDrops, s.MessagesOut)
 	}
