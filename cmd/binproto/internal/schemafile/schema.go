@@ -356,6 +356,9 @@ func (p *parser) typ(n *yaml.Node, header wire.Format, notFound uint64, maxPaylo
 			}
 		case "doc":
 			t.Doc = p.str(val, name, "", "doc")
+			if strings.ContainsAny(t.Doc, "\r\n") {
+				p.fail(val, name, "", "doc: want one line")
+			}
 		case "fields":
 			fields = val
 		}

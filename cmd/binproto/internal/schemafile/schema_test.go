@@ -87,6 +87,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field key", "types:\n  - name: a\n    code: 1\n    fields:\n      - {name: t, type: str, size: 3}\n", `f.yaml:5: type a: field t: unknown key "size"`},
 		{"over max payload", "max_payload: 8\ntypes:\n  - name: a\n    code: 1\n    fields:\n      - {name: t, type: bytes, length: 9}\n", "f.yaml:3: type a: fixed payload of 9 bytes is over max_payload 8"},
 		{"not found out of range", "header: \">B\"\nnot_found: 300\ntypes: [{name: a, code: 1}]\n", "f.yaml:2: not_found 300 does not fit header"},
+		{"doc of two lines", "types:\n  - name: a\n    code: 1\n    doc: \"x\\ny\"\n", "f.yaml:4: type a: doc: want one line"},
 		{"fields not a list", "types:\n  - name: a\n    code: 1\n    fields: {x: 1}\n", "f.yaml:4: type a: fields: want a list, got a mapping"},
 	}
 	for _, tt := range tests {
