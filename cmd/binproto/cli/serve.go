@@ -34,6 +34,7 @@ func defaultServeConfig() binprototarget.ServeConfig {
 // serve.
 func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writer) error) *cobra.Command {
 	cfg := defaultServeConfig()
+	var schemaFile string // --schema
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a binproto server (for `bench --addr` from elsewhere)",
@@ -69,6 +70,9 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 			if err := cfg.Check(); err != nil {
 				return usageError{err}
 			}
+			if err := loadServeSchema(cmd, &cfg, schemaFile); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
@@ -79,6 +83,7 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 	f.BoolVar(&cfg.Checksum, "checksum", false, "check a checksum on every message")
 	f.BoolVar(&cfg.UDP, "udp", false, "serve over UDP instead of TCP")
 	addLimitFlags(cmd, &cfg)
+	f.StringVar(&schemaFile, "schema", "", "serve the protocol of the schema `FILE`, echoing every type, instead of the benchmark protocol (for `bench --schema`, `call`, and the Python package's clients)")
 	f.StringVar(&cfg.Token, "token", "", fmt.Sprintf("require token authentication with `TOKEN` (at least %d bytes; message types 100/101); off by default", binprototarget.MinTokenLen))
 	return cmd
 }
