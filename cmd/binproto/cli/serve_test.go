@@ -243,7 +243,7 @@ func startServe(t *testing.T, args ...string) (addr string, stop func() int, out
 		}
 	}
 	// The log line names the port bound to --addr 127.0.0.1:0.
-	served := regexp.MustCompile(`msg="serving the benchmark protocol" addr=(127\.0\.0\.1:[0-9]+)`)
+	served := regexp.MustCompile(`msg="serving the [^"]*" addr=(127\.0\.0\.1:[0-9]+)`)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if m := served.FindStringSubmatch(out.String()); m != nil {
