@@ -31,13 +31,15 @@ require (
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/term v0.44.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
 
-require github.com/binproto/binproto v0.0.0
+require (
+	github.com/binproto/binproto v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
+)
 
 replace github.com/binproto/binproto => ../..

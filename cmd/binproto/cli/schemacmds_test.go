@@ -199,7 +199,6 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-
 func TestBenchSchema(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")

@@ -70,12 +70,18 @@ func write(t *testing.T, path string, data []byte) {
 	}
 }
 
+// goEnv is the environment of the go command in a generated module: no
+// workspace, and go.mod updated as needed.
+func goEnv() []string {
+	return append(os.Environ(), "GOWORK=off", "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"))
+}
+
 // run runs the go command with args in dir.
 func run(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(goTool(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Env = goEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -117,7 +123,7 @@ func TestGoGeneratedTestFails(t *testing.T) {
 	write(t, filepath.Join(dir, "gatewaypb", "gatewaypb_test.go"), []byte(test))
 	cmd := exec.Command(goTool(t), "test", "-count=1", "./...")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	cmd.Env = goEnv()
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "payload") {
 		t.Errorf("the generated test passed on code that encodes other bytes: %v\n%s", err, out)
