@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/binproto/binproto/schema"
 	"github.com/binproto/binproto/wire"
@@ -146,3 +147,13 @@ func (prePayload) appendPayload(dst []byte, val any) ([]byte, error) {
 	return append(dst, *val.(*[]byte)...), nil
 }
 func (prePayload) structure() *Structure { return nil }
+
+// connectTimeout bounds a connection's set-up: ConnectTimeout, or
+// DefaultTimeout when that is negative (none), for the handshakes that
+// NewClient runs without a context.
+func (p *Protocol) connectTimeout() time.Duration {
+	if t := p.cfg.ConnectTimeout; t > 0 {
+		return t
+	}
+	return DefaultTimeout
+}

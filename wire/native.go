@@ -53,6 +53,7 @@ const (
 	FlagMeta         = 0x02 // REQUEST, MESSAGE: the body carries meta entries
 	FlagNotProcessed = 0x01 // ERROR: the request was not processed (safe to retry)
 	FlagAck          = 0x01 // PING: this is the pong
+	FlagNoReply      = 0x01 // REPLY: the handler sent no reply (the body has the request type and no payload)
 )
 
 // Code is the error code of an ERROR or GOAWAY frame. Codes this version
