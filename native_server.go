@@ -324,9 +324,13 @@ func (st *nativeStream) Run() (*[]byte, error) {
 	c := st.c
 	defer st.done()
 	st.msg.Payload = *st.payload
+	hint := len(*st.payload) + 64 // replies are often the size of their requests
+	scratch := getBuffer(c.proto, hint) // where a typed handler's reply may be encoded early
+	st.msg.replyBuf = scratch
 	out, herr := c.serveNative(&st.ctx, st.h, &st.msg)
 	st.ctx.end()
-	reply := getBuffer(c.proto, 0)
+	defer putBuffer(c.proto, scratch)
+	reply := getBuffer(c.proto, hint)
 	b := (*reply)[:0]
 	var err error
 	switch {
@@ -399,9 +403,10 @@ func (c *Conn) serveNative(ctx context.Context, h Handler, m *Message) (out Outg
 		return out, nil
 	}
 	var ce *engine.CloseError
+	var coded *Error
 	switch {
-	case errors.As(err, &e):
-		return NoReply, e
+	case errors.As(err, &coded):
+		return NoReply, coded
 	case errors.As(err, &ce) && ce.Reason == CloseMalformed:
 		c.stats.Invalid.Add(1)
 		return NoReply, &Error{Code: CodeInvalid, Message: unprefixed(err)}

@@ -88,7 +88,8 @@ type Conn struct {
 
 	ordered   ordered       // handlers started by Go
 	inFlight  atomic.Int32  // handlers of Go and Spawn whose replies are not yet handed to the writer
-	streams   atomic.Int32  // jobs of Spawn running
+	streams   atomic.Int32  // tasks of Spawn running
+	tasks     chan Task     // Spawn's hand-off to idle workers; made by the reader at the first Spawn
 	reads     atomic.Uint64 // reads that returned bytes (Keepalive)
 	drainOnce sync.Once
 
