@@ -157,3 +157,12 @@ func (p *Protocol) connectTimeout() time.Duration {
 	}
 	return DefaultTimeout
 }
+
+// NativeFraming returns the native profile's frame layout, for code that
+// works at the byte level. The returned value must not be modified.
+func (p *Protocol) NativeFraming() *wire.Native { return &p.native.layout }
+
+// Description returns the account of the configuration that native
+// prefaces carry, as a fingerprint (the client's) or in full (the
+// server's). The returned value must not be modified.
+func (p *Protocol) Description() *wire.Description { return p.native.desc }

@@ -209,10 +209,9 @@ func (s *Server) dispatchNative(c *Conn, fr wire.Frame) error {
 	case wire.KindGoAway:
 		return nil // the client leaves; it sends no more requests
 	case wire.KindError:
-		if fr.ID == 0 {
-			return engine.Close(CloseProtocol, &Error{Code: Code(fr.Type), Message: string(fr.Payload)})
-		}
-		return nil
+		// A client answers no request: its error frame can only say that
+		// it gives up on the connection.
+		return engine.Close(CloseProtocol, fmt.Errorf("binproto: the client sent an error frame: %w", &Error{Code: Code(fr.Type), Message: string(fr.Payload)}))
 	}
 	return engine.Close(CloseProtocol, fmt.Errorf("binproto: a client sent a native frame of kind %d", fr.Kind))
 }
