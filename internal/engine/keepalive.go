@@ -24,7 +24,7 @@ func (c *Conn) Keepalive(interval time.Duration, ping func()) {
 	var last uint64
 	missed := 0
 	var t *time.Timer
-	t = time.AfterFunc(interval, func() {
+	t = time.AfterFunc(time.Hour, func() {
 		if c.ctx.Err() != nil {
 			return
 		}
@@ -42,5 +42,6 @@ func (c *Conn) Keepalive(interval time.Duration, ping func()) {
 		}
 		t.Reset(interval)
 	})
+	t.Reset(interval) // armed once t is set: the function reads it
 	context.AfterFunc(c.ctx, func() { t.Stop() })
 }
