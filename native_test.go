@@ -317,3 +317,30 @@ func TestNativeAuthAndCompatibleOnOnePort(t *testing.T) {
 		})
 	}
 }
+
+func TestNativeRateLimited(t *testing.T) {
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p, RateLimit: binproto.RateLimit{ConnMessageRate: 1, Burst: 5 * time.Second}}
+	registerEcho(srv)
+	addr, _ := serveTCP(t, srv)
+	cl := dial(t, p, addr, nativeOpts())
+	ctx := testCtx(t, 5*time.Second)
+	var limited int
+	for range 20 {
+		_, err := cl.Request(ctx, statusMsg(1, "x"))
+		var e *binproto.Error
+		switch {
+		case err == nil:
+		case errors.As(err, &e) && e.Code == binproto.CodeRateLimited && e.Retryable() && errors.Is(err, binproto.ErrRateLimited):
+			limited++
+		default:
+			t.Fatalf("request: %v", err)
+		}
+	}
+	if limited < 10 {
+		t.Fatalf("%d of 20 requests rate limited, want most past the burst of 5", limited)
+	}
+	if st := srv.Stats(); st.ConnectionsActive != 1 || st.RateLimited != uint64(limited) {
+		t.Errorf("stats: active %d, rate limited %d (want 1, %d)", st.ConnectionsActive, st.RateLimited, limited)
+	}
+}
