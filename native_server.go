@@ -323,7 +323,7 @@ func (st *nativeStream) Run() (*[]byte, error) {
 	c := st.c
 	defer st.done()
 	st.msg.Payload = *st.payload
-	hint := len(*st.payload) + 64 // replies are often the size of their requests
+	hint := len(*st.payload) + 64       // replies are often the size of their requests
 	scratch := getBuffer(c.proto, hint) // where a typed handler's reply may be encoded early
 	st.msg.replyBuf = scratch
 	out, herr := c.serveNative(&st.ctx, st.h, &st.msg)
