@@ -241,24 +241,33 @@ func encodeVector(n *wire.Native, v *vectorFrame) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch kind := kindsByName[v.Kind]; kind {
-	case wire.KindError:
-		return n.AppendError(nil, v.ID, wire.Code(v.CodeNumber), v.Flags&wire.FlagNotProcessed != 0, v.Message), nil
-	case wire.KindGoAway:
-		return n.AppendGoAway(nil, v.ID, wire.Code(v.CodeNumber), v.Message), nil
-	case wire.KindCancel:
-		return n.AppendCancel(nil, v.ID), nil
-	case wire.KindPing:
-		return n.AppendPing(nil, [8]byte(payload), v.Flags&wire.FlagAck != 0), nil
-	default:
-		var meta []byte
-		for _, e := range v.Meta {
-			meta = wire.AppendMeta(meta, e[0], e[1])
-		}
-		h := wire.NativeHeader{Kind: kind, Flags: v.Flags, ID: v.ID, Type: v.Type,
-			Timeout: time.Duration(v.TimeoutMicros) * time.Microsecond, Meta: meta}
-		return n.AppendFrame(nil, &h, payload)
+	fr := wire.Frame{Kind: kindsByName[v.Kind], Flags: v.Flags, ID: v.ID, Type: v.Type, Payload: payload,
+		Timeout: time.Duration(v.TimeoutMicros) * time.Microsecond}
+	switch fr.Kind {
+	case wire.KindError, wire.KindGoAway:
+		fr.Type, fr.Payload = uint64(v.CodeNumber), []byte(v.Message)
 	}
+	for _, e := range v.Meta {
+		fr.Meta = wire.AppendMeta(fr.Meta, e[0], e[1])
+	}
+	return appendParsed(n, fr)
+}
+
+// appendParsed encodes fr, a frame as ParseFrame returns it, with the
+// Append functions.
+func appendParsed(n *wire.Native, fr wire.Frame) ([]byte, error) {
+	switch fr.Kind {
+	case wire.KindError:
+		return n.AppendError(nil, fr.ID, wire.Code(fr.Type), fr.Flags&wire.FlagNotProcessed != 0, string(fr.Payload)), nil
+	case wire.KindGoAway:
+		return n.AppendGoAway(nil, fr.ID, wire.Code(fr.Type), string(fr.Payload)), nil
+	case wire.KindCancel:
+		return n.AppendCancel(nil, fr.ID), nil
+	case wire.KindPing:
+		return n.AppendPing(nil, [8]byte(fr.Payload), fr.Flags&wire.FlagAck != 0), nil
+	}
+	h := wire.NativeHeader{Kind: fr.Kind, Flags: fr.Flags, ID: fr.ID, Type: fr.Type, Timeout: fr.Timeout, Meta: fr.Meta}
+	return n.AppendFrame(nil, &h, fr.Payload)
 }
 
 func loadNativeVectors(tb testing.TB) []nativeVector {
