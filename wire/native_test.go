@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -309,7 +310,7 @@ func TestNativeMaxFrame(t *testing.T) {
 			t.Errorf("MaxFrame %d for a largest frame of %d bytes after the length", n.MaxFrame(), len(b)-wire.LengthSize)
 		}
 	}
-	if got := (&wire.Native{MaxPayload: 1<<62 - 1}).MaxFrame(); got != 1<<32-1 && got != 1<<31-1-wire.LengthSize {
+	if got := uint64((&wire.Native{MaxPayload: math.MaxInt}).MaxFrame()); got != math.MaxUint32 && got != math.MaxInt32-wire.LengthSize {
 		t.Errorf("MaxFrame with a huge MaxPayload = %d, want the largest length field", got)
 	}
 }
