@@ -219,7 +219,7 @@ func parseTypeLine(line string) (TypeDescription, error) {
 //	type 3: field 2: local "temp:>f", peer "temp:>d"
 //	type 7: only the peer has it
 //
-// It returns nil when they are equal.
+// It returns nil when they are equal. remote must not be nil.
 func (d *Description) Diff(remote *Description) []string {
 	var out []string
 	if d.Header != remote.Header {

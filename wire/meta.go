@@ -48,7 +48,7 @@ func RangeMeta(meta []byte, fn func(key, value []byte) bool) error {
 // metaField splits the length-prefixed field at the start of b from the
 // rest of b.
 func metaField(b []byte, what string) (field, rest []byte, err error) {
-	size, n, err := uvarint(b, what+" length")
+	size, n, err := uvarint(b, what)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -223,10 +223,10 @@ func (n *Native) Begin(dst []byte, h *NativeHeader) (buf []byte, start int, err 
 	dst = append(dst, 0, 0, 0, 0, byte(h.Kind), flags)
 	dst = binary.BigEndian.AppendUint32(dst, h.ID)
 	dst = binary.AppendUvarint(dst, h.Type)
-	if flags&FlagDeadline != 0 {
+	if h.Timeout > 0 {
 		dst = binary.AppendUvarint(dst, timeoutMicros(h.Timeout))
 	}
-	if flags&FlagMeta != 0 {
+	if len(h.Meta) > 0 {
 		dst = binary.AppendUvarint(dst, uint64(len(h.Meta)))
 		dst = append(dst, h.Meta...)
 	}

@@ -82,7 +82,7 @@ func parseHead(kind Kind, flags uint8, body []byte) (head, error) {
 // those this version knows, before anything else.
 func (n *Native) frameSize(buf []byte) (size, need int, err error) {
 	if len(buf) < LengthSize {
-		return 0, LengthSize + n.minLength(), nil
+		return 0, LengthSize, nil
 	}
 	length := binary.BigEndian.Uint32(buf)
 	if uint64(length) > uint64(n.MaxFrame()) {
