@@ -19,6 +19,8 @@ import (
 // benchFlags holds the command-line settings of `binproto bench`.
 type benchFlags struct {
 	all, fixed, variable, realistic bool
+	concurrent, hol                 bool
+	sharedDuration                  time.Duration
 
 	duration, warmup, ramp, think time.Duration
 	rounds, clients               int
@@ -37,11 +39,13 @@ type benchFlags struct {
 
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
+	// checks names the targets of the shared-connection checks.
+	checks report.CheckTargets
 }
 
 // newBenchCmd builds `binproto bench`, measuring the targets of w.
 func newBenchCmd(w wiring) *cobra.Command {
-	bf := benchFlags{candidates: w.candidates, baselines: w.baselines}
+	bf := benchFlags{candidates: w.candidates, baselines: w.baselines, checks: w.checks}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Benchmark binproto against the HTTP/JSON baseline",
@@ -65,6 +69,9 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.BoolVar(&bf.fixed, "fixed", false, "run the fixed-size sensor message benchmarks")
 	f.BoolVar(&bf.variable, "variable", false, "run the variable payload size benchmarks")
 	f.BoolVar(&bf.realistic, "realistic", false, "run the realistic many-client benchmark")
+	f.BoolVar(&bf.concurrent, "concurrent", false, "run 64 callers sharing one client and one connection (1 KiB echo), and one caller alone")
+	f.BoolVar(&bf.hol, "hol", false, "run the head-of-line test: 16 fast callers and one whose every 100th call is slow, one connection")
+	f.DurationVar(&bf.sharedDuration, "shared-duration", def.SharedDuration, "measured time of each --concurrent and --hol phase")
 	f.DurationVar(&bf.duration, "duration", def.Duration, "measured time of each phase (one benchmark, one target, one round)")
 	f.DurationVar(&bf.warmup, "warmup", def.Warmup, "unmeasured warm-up before each single-client phase")
 	f.IntVar(&bf.rounds, "rounds", def.Rounds, "repeat every phase this many times for spread")
@@ -87,7 +94,8 @@ func newBenchCmd(w wiring) *cobra.Command {
 		defaultBaseline = bf.baselines[0].name
 	}
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
-	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
+	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline: "+strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")+
+		" (default: every binproto target, the baseline, and the other baselines that share a connection in --concurrent and --hol only)")
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	return cmd
 }
@@ -104,11 +112,10 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 			return usagef("--compare: %v", err)
 		}
 	}
-	targets, notes, err := bf.buildTargets()
+	targets, notes, err := bf.buildTargets(&opts)
 	if err != nil {
 		return err
 	}
-	opts.Baseline = bf.baselineName()
 	for _, n := range notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
@@ -149,6 +156,13 @@ func (bf *benchFlags) options() (bench.Options, error) {
 	if bf.realistic {
 		o.Kinds = append(o.Kinds, report.KindRealistic)
 	}
+	if bf.concurrent {
+		o.Kinds = append(o.Kinds, report.KindConcurrent)
+	}
+	if bf.hol {
+		o.Kinds = append(o.Kinds, report.KindHOL)
+	}
+	o.SharedDuration, o.Checks = bf.sharedDuration, bf.checks
 	if bf.all || len(o.Kinds) == 0 {
 		o.Kinds = bench.DefaultOptions().Kinds
 	}
@@ -191,9 +205,11 @@ func (bf *benchFlags) baselineName() string {
 	return bf.baseline
 }
 
-// buildTargets creates the candidate targets and the baseline. It returns
-// notes for the results when a candidate is not available in this build.
-func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
+// buildTargets creates the candidate targets, the baseline and the peers
+// of the shared-connection benchmarks, and sets o.Baseline and
+// o.SharedOnly. It returns notes for the results when a candidate is not
+// available in this build.
+func (bf *benchFlags) buildTargets(o *bench.Options) ([]bench.Target, []string, error) {
 	selected := bf.targets
 	if !bf.targetsSet {
 		selected = names(bf.candidates)
@@ -204,11 +220,14 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if slices.Contains(selected[:i], name) {
 			return nil, nil, usagef("--targets: %q is listed twice", name)
 		}
-		c, ok := find(bf.candidates, name)
+		if name == bf.baselineName() {
+			continue // the baseline comes last, once
+		}
+		t, ok := bf.selectable(name)
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token}))
+		targets = append(targets, t)
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
@@ -221,9 +240,17 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(names(bf.baselines), ", "))
 		}
-		targets = append(targets, b.build(endpoint{addr: bf.baselineAddr}))
+		if t := b.build(endpoint{addr: bf.baselineAddr}); runsAny(t, o.Kinds) {
+			targets = append(targets, t)
+			o.Baseline = base
+		} else {
+			notes = append(notes, fmt.Sprintf("The baseline %s cannot share one connection, so it runs none of the selected benchmarks: no ratios.", base))
+		}
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
+	}
+	if !bf.targetsSet {
+		targets = append(targets, bf.sharedPeers(o)...)
 	}
 	if len(targets) == 0 {
 		return nil, nil, usagef("nothing to benchmark: no binproto target %s and --baseline is none", noCandidateReason(bf.targetsSet))
@@ -245,7 +272,7 @@ func (bf *benchFlags) available() string {
 	if len(bf.candidates) == 0 {
 		return "none besides the baseline"
 	}
-	return strings.Join(names(bf.candidates), ", ")
+	return strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")
 }
 
 func targetList(targets []bench.Target, baseline string) string {

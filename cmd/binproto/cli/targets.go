@@ -6,7 +6,9 @@ import (
 
 	"github.com/binproto/binproto/cmd/binproto/internal/attack"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/grpctarget"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
 
@@ -24,6 +26,8 @@ type wiring struct {
 	serve func(ctx context.Context, cfg binprototarget.ServeConfig, out io.Writer) error
 	// attack runs `binproto attack`.
 	attack func(ctx context.Context, cfg attack.Config) (*attack.Report, error)
+	// checks names the targets of the shared-connection checks.
+	checks report.CheckTargets
 }
 
 // namedTarget is a target bench can build, by name.
@@ -42,18 +46,27 @@ type endpoint struct {
 	token string
 }
 
-// defaultWiring returns binproto measured against the HTTP/JSON baseline,
-// and the binproto benchmark server.
+// defaultWiring returns binproto measured against the HTTP/JSON baseline
+// (or the grpc-go one), and the binproto benchmark server.
 func defaultWiring() wiring {
 	return wiring{
 		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
 			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token})
 		}}},
+		// TODO(native): add the native profile's candidate here, once the
+		// core has it:
+		//   {binprototarget.NativeName, func(ep endpoint) bench.Target {
+		//       return binprototarget.New(binprototarget.Config{Name: binprototarget.NativeName,
+		//           Addr: ep.addr, Token: ep.token, Client: binproto.ClientOptions{Profile: binproto.Native}})
+		//   }},
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
 			return httpjson.New(httpjson.Config{Addr: ep.addr})
+		}}, {grpctarget.Name, func(ep endpoint) bench.Target {
+			return grpctarget.New(grpctarget.Config{Addr: ep.addr})
 		}}},
 		serve:  binprototarget.Serve,
 		attack: attack.Run,
+		checks: report.CheckTargets{Native: binprototarget.NativeName, Compat: binprototarget.Name, Peer: grpctarget.Name},
 	}
 }
 
