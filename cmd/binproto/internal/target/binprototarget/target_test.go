@@ -11,6 +11,7 @@ import (
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -286,4 +287,15 @@ func TestBinprotoExternalServerErrors(t *testing.T) {
 			t.Errorf("Start with Addr %s: %v, want an error naming the address with %q", c.addr, err, c.want)
 		}
 	}
+}
+
+// TestShared: callers sharing one client each get their own echo, and a
+// slow call takes bench.SlowDelay, on the embedded server of DialShared and
+// on an external server alike.
+func TestShared(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	tg, ep := startBinproto(t, ctx, "")
+	testutil.CheckShared(ctx, t, tg.(bench.SharedDialer), 16)
+	ext, _ := startBinproto(t, ctx, ep.Addr)
+	testutil.CheckShared(ctx, t, ext.(bench.SharedDialer), 4)
 }
