@@ -120,7 +120,7 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "note:", n)
 	}
 	fmt.Fprintf(stdout, "Benchmarking %s: %s, %d round(s) of %v per phase.\n",
-		targetList(targets, opts.Baseline), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
+		targetList(targets, &opts), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
 	res, err := bench.Run(ctx, opts, targets, stdout)
 	if err != nil {
 		return err
@@ -275,15 +275,23 @@ func (bf *benchFlags) available() string {
 	return strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")
 }
 
-func targetList(targets []bench.Target, baseline string) string {
+// targetList names the targets for the opening line: "a, b (baseline)
+// and c (concurrent and hol only)".
+func targetList(targets []bench.Target, o *bench.Options) string {
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name()
-		if t.Name() == baseline {
+		if t.Name() == o.Baseline {
 			names[i] += " (baseline)"
 		}
+		if slices.Contains(o.SharedOnly, t.Name()) {
+			names[i] += " (concurrent and hol only)"
+		}
 	}
-	return strings.Join(names, " and ")
+	if n := len(names); n > 1 {
+		return strings.Join(names[:n-1], ", ") + " and " + names[n-1]
+	}
+	return strings.Join(names, "")
 }
 
 // parseSizes parses sizes such as "16", "4KiB" or "1MiB".

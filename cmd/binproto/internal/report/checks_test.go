@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"math"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -72,20 +71,7 @@ func TestComputeChecks(t *testing.T) {
 			t.Errorf("check %d %q: %s value %v pass %v, want %s %v %v", i, c.Name, c.Benchmark, c.Value, c.Pass, w.bench, w.value, w.pass)
 		}
 	}
-	if err := Validate(r); err != nil {
-		t.Fatal(err)
-	}
-	data, err := r.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, r) {
-		t.Fatal("shared results changed in a JSON round trip")
-	}
+	roundTrip(t, r)
 }
 
 // TestComputeChecksWithoutNative: no check is computable without the

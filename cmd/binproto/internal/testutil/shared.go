@@ -59,3 +59,19 @@ func CheckShared(ctx context.Context, t *testing.T, sd bench.SharedDialer, calle
 		t.Errorf("wire bytes %d after a call of %d bytes, %d before", after, len(p), before)
 	}
 }
+
+// Start starts tg and closes it when the test ends, reporting an error of
+// Close.
+func Start(ctx context.Context, t *testing.T, tg bench.Target) bench.Endpoint {
+	t.Helper()
+	ep, err := tg.Start(ctx)
+	if err != nil {
+		t.Fatalf("Start %s: %v", tg.Name(), err)
+	}
+	t.Cleanup(func() {
+		if err := tg.Close(); err != nil {
+			t.Errorf("Close %s: %v", tg.Name(), err)
+		}
+	})
+	return ep
+}

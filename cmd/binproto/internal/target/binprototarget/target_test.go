@@ -31,16 +31,7 @@ func startBinproto(t *testing.T, ctx context.Context, addr string) (bench.Target
 	if tg.Name() != "binproto" {
 		t.Fatalf("target name %q", tg.Name())
 	}
-	ep, err := tg.Start(ctx)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := tg.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return tg, ep
+	return tg, testutil.Start(ctx, t, tg)
 }
 
 func dialBinproto(t *testing.T, ctx context.Context, tg bench.Target) bench.Client {

@@ -26,16 +26,7 @@ func testCtx(t *testing.T) context.Context {
 func start(ctx context.Context, t *testing.T, addr string) (*Target, bench.Endpoint) {
 	t.Helper()
 	tg := New(Config{Addr: addr})
-	ep, err := tg.Start(ctx)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := tg.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return tg, ep
+	return tg, testutil.Start(ctx, t, tg)
 }
 
 // TestClientRoundTrips: sensor readings and payloads of every size come
