@@ -48,13 +48,14 @@ func newBenchCmd(w wiring) *cobra.Command {
 	bf := benchFlags{candidates: w.candidates, baselines: w.baselines, checks: w.checks}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark binproto against the HTTP/JSON baseline",
+		Short: "Benchmark binproto against the HTTP/JSON and grpc-go baselines",
 		Long: "bench runs the selected benchmarks (all when none is selected) on every target, every round,\n" +
 			"prints summary tables, and writes results.json, PNG plots and report.md to --out.\n" +
 			"By default every target's server runs embedded in this process on 127.0.0.1.",
 		Example: "  binproto bench --all\n" +
 			"  binproto bench --fixed --duration 2s --rounds 5\n" +
 			"  binproto bench --variable --sizes 64,1KiB,64KiB --baseline none\n" +
+			"  binproto bench --concurrent --hol --targets binproto,grpc\n" +
 			"  binproto bench --all --compare benchmark_results/previous.json",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
