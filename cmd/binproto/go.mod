@@ -37,10 +37,12 @@ require (
 	golang.org/x/term v0.46.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc v1.85.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-require github.com/binproto/binproto v0.0.0
+require (
+	github.com/binproto/binproto v0.0.0
+	google.golang.org/grpc v1.85.0
+)
 
 replace github.com/binproto/binproto => ../..
