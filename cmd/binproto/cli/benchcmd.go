@@ -19,6 +19,8 @@ import (
 // benchFlags holds the command-line settings of `binproto bench`.
 type benchFlags struct {
 	all, fixed, variable, realistic bool
+	concurrent, hol                 bool
+	sharedDuration                  time.Duration
 
 	duration, warmup, ramp, think time.Duration
 	rounds, clients               int
@@ -39,20 +41,23 @@ type benchFlags struct {
 
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
+	// checks names the targets of the shared-connection checks.
+	checks report.CheckTargets
 }
 
 // newBenchCmd builds `binproto bench`, measuring the targets of w.
 func newBenchCmd(w wiring) *cobra.Command {
-	bf := benchFlags{candidates: w.candidates, baselines: w.baselines}
+	bf := benchFlags{candidates: w.candidates, baselines: w.baselines, checks: w.checks}
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark binproto against the HTTP/JSON baseline",
+		Short: "Benchmark binproto against the HTTP/JSON and grpc-go baselines",
 		Long: "bench runs the selected benchmarks (all when none is selected) on every target, every round,\n" +
 			"prints summary tables, and writes results.json, PNG plots and report.md to --out.\n" +
 			"By default every target's server runs embedded in this process on 127.0.0.1.",
 		Example: "  binproto bench --all\n" +
 			"  binproto bench --fixed --duration 2s --rounds 5\n" +
 			"  binproto bench --variable --sizes 64,1KiB,64KiB --baseline none\n" +
+			"  binproto bench --concurrent --hol --targets binproto,grpc\n" +
 			"  binproto bench --all --compare benchmark_results/previous.json",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,6 +72,9 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.BoolVar(&bf.fixed, "fixed", false, "run the fixed-size sensor message benchmarks")
 	f.BoolVar(&bf.variable, "variable", false, "run the variable payload size benchmarks")
 	f.BoolVar(&bf.realistic, "realistic", false, "run the realistic many-client benchmark")
+	f.BoolVar(&bf.concurrent, "concurrent", false, "run 64 callers sharing one client and one connection (1 KiB echo), and one caller alone")
+	f.BoolVar(&bf.hol, "hol", false, "run the head-of-line test: 16 fast callers and one whose every 100th call is slow, one connection")
+	f.DurationVar(&bf.sharedDuration, "shared-duration", def.SharedDuration, "measured time of each --concurrent and --hol phase")
 	f.DurationVar(&bf.duration, "duration", def.Duration, "measured time of each phase (one benchmark, one target, one round)")
 	f.DurationVar(&bf.warmup, "warmup", def.Warmup, "unmeasured warm-up before each single-client phase")
 	f.IntVar(&bf.rounds, "rounds", def.Rounds, "repeat every phase this many times for spread")
@@ -89,7 +97,8 @@ func newBenchCmd(w wiring) *cobra.Command {
 		defaultBaseline = bf.baselines[0].name
 	}
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
-	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
+	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline: "+strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")+
+		" (default: every binproto target, the baseline, and the other baselines that share a connection in --concurrent and --hol only)")
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	bf.schemaFlags.add(cmd)
 	return cmd
@@ -110,16 +119,15 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 			return usagef("--compare: %v", err)
 		}
 	}
-	targets, notes, err := bf.buildTargets()
+	targets, notes, err := bf.buildTargets(&opts)
 	if err != nil {
 		return err
 	}
-	opts.Baseline = bf.baselineName()
 	for _, n := range notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
 	fmt.Fprintf(stdout, "Benchmarking %s: %s, %d round(s) of %v per phase.\n",
-		targetList(targets, opts.Baseline), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
+		targetList(targets, &opts), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
 	res, err := bench.Run(ctx, opts, targets, stdout)
 	if err != nil {
 		return err
@@ -155,6 +163,13 @@ func (bf *benchFlags) options() (bench.Options, error) {
 	if bf.realistic {
 		o.Kinds = append(o.Kinds, report.KindRealistic)
 	}
+	if bf.concurrent {
+		o.Kinds = append(o.Kinds, report.KindConcurrent)
+	}
+	if bf.hol {
+		o.Kinds = append(o.Kinds, report.KindHOL)
+	}
+	o.SharedDuration, o.Checks = bf.sharedDuration, bf.checks
 	if bf.all || len(o.Kinds) == 0 {
 		o.Kinds = bench.DefaultOptions().Kinds
 	}
@@ -197,9 +212,11 @@ func (bf *benchFlags) baselineName() string {
 	return bf.baseline
 }
 
-// buildTargets creates the candidate targets and the baseline. It returns
-// notes for the results when a candidate is not available in this build.
-func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
+// buildTargets creates the candidate targets, the baseline and the peers
+// of the shared-connection benchmarks, and sets o.Baseline and
+// o.SharedOnly. It returns notes for the results when a candidate is not
+// available in this build.
+func (bf *benchFlags) buildTargets(o *bench.Options) ([]bench.Target, []string, error) {
 	selected := bf.targets
 	if !bf.targetsSet {
 		selected = names(bf.candidates)
@@ -210,11 +227,14 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if slices.Contains(selected[:i], name) {
 			return nil, nil, usagef("--targets: %q is listed twice", name)
 		}
-		c, ok := find(bf.candidates, name)
+		if name == bf.baselineName() {
+			continue // the baseline comes last, once
+		}
+		t, ok := bf.selectable(name)
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token, schema: bf.schema}))
+		targets = append(targets, t)
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
@@ -227,9 +247,17 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(names(bf.baselines), ", "))
 		}
-		targets = append(targets, b.build(endpoint{addr: bf.baselineAddr, schema: bf.schema}))
+		if t := b.build(endpoint{addr: bf.baselineAddr, schema: bf.schema}); runsAny(t, o.Kinds) {
+			targets = append(targets, t)
+			o.Baseline = base
+		} else {
+			notes = append(notes, fmt.Sprintf("The baseline %s runs none of the selected benchmarks: no ratios.", base))
+		}
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
+	}
+	if !bf.targetsSet {
+		targets = append(targets, bf.sharedPeers(o)...)
 	}
 	if len(targets) == 0 {
 		return nil, nil, usagef("nothing to benchmark: no binproto target %s and --baseline is none", noCandidateReason(bf.targetsSet))
@@ -251,18 +279,26 @@ func (bf *benchFlags) available() string {
 	if len(bf.candidates) == 0 {
 		return "none besides the baseline"
 	}
-	return strings.Join(names(bf.candidates), ", ")
+	return strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")
 }
 
-func targetList(targets []bench.Target, baseline string) string {
+// targetList names the targets for the opening line: "a, b (baseline)
+// and c (concurrent and hol only)".
+func targetList(targets []bench.Target, o *bench.Options) string {
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name()
-		if t.Name() == baseline {
+		if t.Name() == o.Baseline {
 			names[i] += " (baseline)"
 		}
+		if slices.Contains(o.SharedOnly, t.Name()) {
+			names[i] += " (concurrent and hol only)"
+		}
 	}
-	return strings.Join(names, " and ")
+	if n := len(names); n > 1 {
+		return strings.Join(names[:n-1], ", ") + " and " + names[n-1]
+	}
+	return strings.Join(names, "")
 }
 
 // parseSizes parses sizes such as "16", "4KiB" or "1MiB".

@@ -19,7 +19,7 @@ const benchTimeout = 60 * time.Second
 
 // quick are flags that keep a bench run short: 150 ms per phase.
 var quick = []string{"--duration", "150ms", "--warmup", "0", "--rounds", "1", "--clients", "8",
-	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines"}
+	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines", "--shared-duration", "100ms"}
 
 func benchArgs(out string, extra ...string) []string {
 	return append(append([]string{"bench", "--out", out}, quick...), extra...)
@@ -51,10 +51,23 @@ var (
 	fixedIDs     = []string{"fixed/sensor-rr", "fixed/sensor-stream"}
 	variableIDs  = []string{"variable/echo-rr/16", "variable/stream/16", "variable/echo-rr/4096", "variable/stream/4096"}
 	realisticIDs = []string{"realistic/mixed"}
+	sharedIDs    = []string{report.BenchSingle, report.BenchConcurrent, report.BenchHOL, report.BenchHOLNoSlow}
 )
 
+// sharers are the targets of the default wiring that can share one
+// connection: the only ones that run the shared-connection benchmarks.
+var sharers = []string{"binproto", "grpc"}
+
+// runsOn reports whether the benchmark b of res ran on target name.
+func runsOn(res *report.Results, b *report.Benchmark, name string) bool {
+	if report.IsShared(b.Kind) {
+		return slices.Contains(sharers, name)
+	}
+	return !slices.Contains(res.Config.SharedOnly, name)
+}
+
 // checkBenchmarks asserts that res holds exactly the benchmarks ids, each
-// with a healthy result of every target in targets.
+// with a healthy result of every target in targets that runs it.
 func checkBenchmarks(t *testing.T, res *report.Results, targets []string, ids ...[]string) {
 	t.Helper()
 	want := slices.Concat(ids...)
@@ -69,10 +82,11 @@ func checkBenchmarks(t *testing.T, res *report.Results, targets []string, ids ..
 		t.Fatalf("targets %v, want %v", names, targets)
 	}
 	for _, b := range res.Benchmarks {
-		if len(b.Results) != len(targets) {
-			t.Errorf("%s: %d results, want one per target %v", b.ID, len(b.Results), targets)
+		runs := slices.DeleteFunc(slices.Clone(targets), func(name string) bool { return !runsOn(res, &b, name) })
+		if len(b.Results) != len(runs) {
+			t.Errorf("%s: %d results, want one per target %v", b.ID, len(b.Results), runs)
 		}
-		for _, name := range targets {
+		for _, name := range runs {
 			tr := b.Result(name)
 			if tr == nil {
 				t.Errorf("%s: no result for %s", b.ID, name)
@@ -99,15 +113,21 @@ func checkBenchmarks(t *testing.T, res *report.Results, targets []string, ids ..
 	}
 }
 
-// checkRatios asserts a binproto/http ratio for every benchmark, in
-// results.json and in report.md.
+// checkRatios asserts a binproto/http ratio for every benchmark http ran,
+// in results.json and in report.md.
 func checkRatios(t *testing.T, res *report.Results, md string) {
 	t.Helper()
-	if len(res.Ratios) != len(res.Benchmarks) {
-		t.Fatalf("%d ratios for %d benchmarks", len(res.Ratios), len(res.Benchmarks))
+	var withHTTP []report.Benchmark
+	for _, b := range res.Benchmarks {
+		if b.Result("http") != nil {
+			withHTTP = append(withHTTP, b)
+		}
+	}
+	if len(res.Ratios) != len(withHTTP) {
+		t.Fatalf("%d ratios for %d benchmarks", len(res.Ratios), len(withHTTP))
 	}
 	for i, q := range res.Ratios {
-		b := res.Benchmarks[i]
+		b := withHTTP[i]
 		if q.Benchmark != b.ID || q.Target != "binproto" || q.Baseline != "http" || q.Throughput <= 0 || q.WireBytes <= 0 {
 			t.Errorf("ratio %+v for %s", q, b.ID)
 		}
@@ -135,7 +155,8 @@ func TestBenchAll(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBench(t, out, "--all")
-	for _, s := range []string{"Benchmarking binproto and http (baseline): fixed, variable, realistic, 1 round(s) of 150ms",
+	for _, s := range []string{"Benchmarking binproto, http (baseline) and grpc (concurrent and hol only): fixed, variable, realistic, concurrent, hol, 1 round(s) of 150ms",
+		"Head-of-line blocking",
 		"binproto / http", "Wrote 9 files to " + out, "Report: " + filepath.Join(out, "report.md")} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("output lacks %q:\n%s", s, stdout)
@@ -144,7 +165,13 @@ func TestBenchAll(t *testing.T) {
 	if res.SchemaVersion != 1 || res.BaselineName() != "http" || res.Config.Baseline != "http" {
 		t.Fatalf("results: version %d, baseline %q", res.SchemaVersion, res.BaselineName())
 	}
-	checkBenchmarks(t, res, []string{"binproto", "http"}, fixedIDs, variableIDs, realisticIDs)
+	checkBenchmarks(t, res, []string{"binproto", "http", "grpc"}, fixedIDs, variableIDs, realisticIDs, sharedIDs)
+	if !strings.Contains(strings.Join(res.Notes, "\n"), "Not checked (a target or benchmark it needs did not run)") {
+		t.Errorf("no note on the checks that could not run: %v", res.Notes)
+	}
+	if !slices.Equal(res.Config.SharedOnly, []string{"grpc"}) || res.Config.SharedDurationSeconds != 0.1 {
+		t.Errorf("shared only %v, shared duration %v", res.Config.SharedOnly, res.Config.SharedDurationSeconds)
+	}
 	for _, ti := range res.Targets {
 		if !ti.Embedded || !strings.HasPrefix(ti.Addr, "127.0.0.1:") || ti.Baseline != (ti.Name == "http") {
 			t.Errorf("target %+v: want embedded on 127.0.0.1, http the baseline", ti)

@@ -4,10 +4,14 @@ import (
 	"context"
 	"io"
 
+	"github.com/binproto/binproto"
+
 	"github.com/binproto/binproto/cmd/binproto/internal/attack"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/grpctarget"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
 
@@ -25,6 +29,8 @@ type wiring struct {
 	serve func(ctx context.Context, cfg binprototarget.ServeConfig, out io.Writer) error
 	// attack runs `binproto attack`.
 	attack func(ctx context.Context, cfg attack.Config) (*attack.Report, error)
+	// checks names the targets of the shared-connection checks.
+	checks report.CheckTargets
 }
 
 // namedTarget is a target bench can build, by name.
@@ -45,18 +51,24 @@ type endpoint struct {
 	schema *schemafile.Schema
 }
 
-// defaultWiring returns binproto measured against the HTTP/JSON baseline,
-// and the binproto benchmark server.
+// defaultWiring returns binproto measured against the HTTP/JSON baseline
+// (or the grpc-go one), and the binproto benchmark server.
 func defaultWiring() wiring {
 	return wiring{
 		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
 			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token, Schema: ep.schema})
+		}}, {binprototarget.NativeName, func(ep endpoint) bench.Target {
+			return binprototarget.New(binprototarget.Config{Name: binprototarget.NativeName, Addr: ep.addr, Token: ep.token,
+				Schema: ep.schema, Client: binproto.ClientOptions{Profile: binproto.ProfileNative}})
 		}}},
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
 			return httpjson.New(httpjson.Config{Addr: ep.addr, Schema: ep.schema})
+		}}, {grpctarget.Name, func(ep endpoint) bench.Target {
+			return grpctarget.New(grpctarget.Config{Addr: ep.addr})
 		}}},
 		serve:  binprototarget.Serve,
 		attack: attack.Run,
+		checks: report.CheckTargets{Native: binprototarget.NativeName, Compat: binprototarget.Name, Peer: grpctarget.Name},
 	}
 }
 

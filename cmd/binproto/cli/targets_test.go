@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
 
@@ -17,8 +18,8 @@ func TestDefaultWiring(t *testing.T) {
 	if got := names(w.candidates); !slices.Equal(got, []string{"binproto"}) {
 		t.Errorf("candidates %v, want [binproto]", got)
 	}
-	if got := names(w.baselines); !slices.Equal(got, []string{"http"}) {
-		t.Errorf("baselines %v, want [http]", got)
+	if got := names(w.baselines); !slices.Equal(got, []string{"http", "grpc"}) {
+		t.Errorf("baselines %v, want [http grpc]", got)
 	}
 	for _, nt := range slices.Concat(w.candidates, w.baselines) {
 		if tg := nt.build(endpoint{}); tg.Name() != nt.name {
@@ -87,5 +88,37 @@ func TestBenchWithoutCandidates(t *testing.T) {
 	code, _, stderr := runWith(t, w, 10*time.Second, "bench", "--targets", "binproto")
 	if code != exitUsage || !strings.Contains(stderr, `--targets: unknown target "binproto" (this build has: none besides the baseline)`) {
 		t.Errorf("--targets binproto without candidates: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBenchSharedTargets: --concurrent and --hol with --targets run on the
+// listed targets, which share one connection; the HTTP baseline, which
+// cannot, is dropped with a note. With --baseline grpc they get ratios.
+func TestBenchSharedTargets(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "res")
+	stdout, res := quickBench(t, out, "--concurrent", "--hol", "--plots=false", "--targets", "binproto,grpc")
+	for _, s := range []string{"Benchmarking binproto and grpc: concurrent, hol", "note: The baseline http cannot share one connection",
+		"Callers sharing one client and one connection", "Head-of-line blocking"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("output lacks %q:\n%s", s, stdout)
+		}
+	}
+	checkBenchmarks(t, res, []string{"binproto", "grpc"}, sharedIDs)
+	hol := res.Benchmark(report.BenchHOL)
+	for _, tr := range hol.Results {
+		if rr := tr.Rounds[0]; uint64(rr.Latency.Count)+rr.SlowCalls != rr.Messages {
+			t.Errorf("hol on %s: %d fast latencies and %d slow calls for %d calls", tr.Target, rr.Latency.Count, rr.SlowCalls, rr.Messages)
+		}
+	}
+	if md := readFile(t, filepath.Join(out, report.ReportFile)); !strings.Contains(md, "## Head-of-line blocking") {
+		t.Error("report.md has no head-of-line section")
+	}
+
+	out = filepath.Join(t.TempDir(), "base")
+	_, res = quickBench(t, out, "--concurrent", "--plots=false", "--baseline", "grpc")
+	checkBenchmarks(t, res, []string{"binproto", "grpc"}, sharedIDs[:2])
+	if res.BaselineName() != "grpc" || len(res.Ratios) != 2 || res.Ratios[0].Target != "binproto" || res.Ratios[0].Throughput <= 0 {
+		t.Fatalf("baseline %q, ratios %+v", res.BaselineName(), res.Ratios)
 	}
 }

@@ -25,8 +25,8 @@ const (
 
 // Options configures Run. Start from DefaultOptions.
 type Options struct {
-	// Kinds lists the workloads to run: report.KindFixed,
-	// report.KindVariable and/or report.KindRealistic.
+	// Kinds lists the workloads to run: any of report.Kinds (fixed,
+	// variable, realistic, concurrent, hol).
 	Kinds []string
 	// Duration is the measured time of each phase (one workload on one
 	// target in one round).
@@ -64,13 +64,20 @@ type Options struct {
 	Progress ProgressMode
 	// Schema is the workload of report.KindSchema (bench --schema).
 	Schema *SchemaWorkload
+	// SharedDuration is the measured time of each concurrent and hol phase.
+	SharedDuration time.Duration
+	// SharedOnly names targets measured only in the concurrent and hol
+	// benchmarks: the peers those compare with, kept out of the others.
+	SharedOnly []string
+	// Checks names the targets that report.ComputeChecks relates.
+	Checks report.CheckTargets
 }
 
 // DefaultOptions returns the settings of `binproto bench --all`: about
 // half a minute per target on a two-core machine.
 func DefaultOptions() Options {
 	return Options{
-		Kinds:          []string{report.KindFixed, report.KindVariable, report.KindRealistic},
+		Kinds:          slices.Clone(report.Kinds),
 		Duration:       450 * time.Millisecond,
 		Warmup:         100 * time.Millisecond,
 		Rounds:         3,
@@ -84,6 +91,7 @@ func DefaultOptions() Options {
 		BatchSize:      64,
 		Seed:           1,
 		SampleInterval: 200 * time.Millisecond,
+		SharedDuration: 300 * time.Millisecond,
 	}
 }
 
@@ -96,12 +104,15 @@ const maxRealisticBuffers = 256 << 20
 // Validate reports the first setting that cannot be run.
 func (o *Options) Validate() error {
 	if len(o.Kinds) == 0 {
-		return errors.New("no benchmark selected (use --all, --fixed, --variable or --realistic)")
+		return errors.New("no benchmark selected (use --all, --fixed, --variable, --realistic, --concurrent or --hol)")
 	}
 	for _, k := range o.Kinds {
-		if !slices.Contains([]string{report.KindFixed, report.KindVariable, report.KindRealistic, report.KindSchema}, k) {
+		if !slices.Contains(report.Kinds, k) {
 			return fmt.Errorf("unknown benchmark kind %q", k)
 		}
+	}
+	if o.SharedDuration <= 0 {
+		return fmt.Errorf("shared duration must be positive, got %v", o.SharedDuration)
 	}
 	switch {
 	case o.Duration <= 0:
@@ -143,7 +154,7 @@ func (o *Options) Validate() error {
 }
 
 func (o *Options) config() report.Config {
-	return report.Config{
+	c := report.Config{
 		Kinds:            slices.Clone(o.Kinds),
 		DurationSeconds:  o.Duration.Seconds(),
 		Rounds:           o.Rounds,
@@ -157,5 +168,10 @@ func (o *Options) config() report.Config {
 		BatchSize:        o.BatchSize,
 		Seed:             o.Seed,
 		Baseline:         o.Baseline,
+		SharedOnly:       slices.Clone(o.SharedOnly),
 	}
+	if slices.ContainsFunc(o.Kinds, report.IsShared) {
+		c.SharedDurationSeconds = o.SharedDuration.Seconds()
+	}
+	return c
 }

@@ -31,13 +31,22 @@ func (r *runState) runAll(ctx context.Context, work []workload, out io.Writer) e
 	for w := range r.rounds {
 		r.rounds[w] = make([][]report.RoundResult, len(r.targets))
 	}
-	total := r.opts.Rounds * len(work) * len(r.targets)
+	on := make([][]int, len(work)) // on[w]: the indexes of the targets workload w runs on
+	total := 0
+	for w := range work {
+		for ti, t := range r.targets {
+			if work[w].runsOn(t, r.opts) {
+				on[w] = append(on[w], ti)
+			}
+		}
+		total += r.opts.Rounds * len(on[w])
+	}
 	prog := newProgress(out, r.opts.Progress, total)
 	defer prog.finish()
 	for round := 1; round <= r.opts.Rounds; round++ {
 		for w, wl := range work {
-			for k := range r.targets {
-				ti := (k + round - 1) % len(r.targets)
+			for k := range on[w] {
+				ti := on[w][(k+round-1)%len(on[w])]
 				t := r.targets[ti]
 				prog.begin(fmt.Sprintf("round %d/%d %s %s", round, r.opts.Rounds, wl.info.ID, t.Name()))
 				rr, err := r.runPhase(ctx, wl, t, round)
@@ -88,6 +97,8 @@ func roundResult(round int, pc *phaseCounts, m *meter) report.RoundResult {
 		OfferedPerSec:    pc.offered,
 		ClientMsgsPerSec: pc.perClient,
 		Fairness:         fairness(pc.perClient),
+		SlowCalls:        pc.slow,
+		Held:             pc.held,
 	}
 	if pc.rec != nil {
 		rr.Latency = pc.rec.latency()
@@ -110,14 +121,24 @@ func phaseLine(round, rounds int, id, target string, rr *report.RoundResult) str
 	return line
 }
 
-// assemble builds the benchmarks of the results from the recorded rounds.
+// assemble builds the benchmarks of the results from the recorded rounds:
+// a target enters the benchmarks it ran, and a benchmark no target ran is
+// left out with a note.
 func (r *runState) assemble(work []workload) {
 	for w, wl := range work {
 		b := wl.info
 		b.Results = make([]report.TargetResult, 0, len(r.targets))
 		for ti, t := range r.targets {
 			rounds := r.rounds[w][ti]
-			b.Results = append(b.Results, report.TargetResult{Target: t.Name(), Rounds: rounds, Summary: summary(rounds)})
+			if len(rounds) == 0 {
+				continue
+			}
+			b.Results = append(b.Results, report.TargetResult{Target: t.Name(), Rounds: rounds,
+				Summary: summary(rounds, report.IsShared(b.Kind))})
+		}
+		if len(b.Results) == 0 {
+			r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s: no target of this run can share one connection, so it did not run.", b.ID))
+			continue
 		}
 		r.res.Benchmarks = append(r.res.Benchmarks, b)
 	}

@@ -53,6 +53,10 @@ func Run(ctx context.Context, opts Options, targets []Target, out io.Writer) (*r
 	res.Resources = convertSamples(sampler.Stop())
 	res.WallSeconds = time.Since(res.StartedAt).Seconds()
 	report.ComputeRatios(res)
+	var note string
+	if res.Checks, note = report.ComputeChecks(res, opts.Checks); note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	return res, report.Validate(res)
 }
 

@@ -36,6 +36,15 @@ func (r *recorder) record(d time.Duration) {
 	r.mu.Unlock()
 }
 
+// merge adds every latency of o to r.
+func (r *recorder) merge(o *recorder) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.h.Merge(o.h) // both ranges are the same: nothing is dropped
+}
+
 // latency returns the percentiles recorded so far, in microseconds.
 func (r *recorder) latency() report.Latency {
 	r.mu.Lock()
@@ -117,8 +126,9 @@ func fairness(perClient []float64) report.Fairness {
 	}
 }
 
-// summary computes the spread over rounds of the compared figures.
-func summary(rounds []report.RoundResult) report.Summary {
+// summary computes the spread over rounds of the compared figures; shared
+// adds those of the shared-connection benchmarks.
+func summary(rounds []report.RoundResult, shared bool) report.Summary {
 	pick := func(f func(*report.RoundResult) float64) report.Stat {
 		vs := make([]float64, len(rounds))
 		for i := range rounds {
@@ -126,7 +136,7 @@ func summary(rounds []report.RoundResult) report.Summary {
 		}
 		return summarize(vs)
 	}
-	return report.Summary{
+	s := report.Summary{
 		MsgsPerSec:      pick(func(r *report.RoundResult) float64 { return r.MsgsPerSec }),
 		MBPerSec:        pick(func(r *report.RoundResult) float64 { return r.MBPerSec }),
 		P50Us:           pick(func(r *report.RoundResult) float64 { return r.Latency.P50Us }),
@@ -142,4 +152,15 @@ func summary(rounds []report.RoundResult) report.Summary {
 		GCPauseTotalMs:  pick(func(r *report.RoundResult) float64 { return r.GC.PauseTotalMs }),
 		Jain:            pick(func(r *report.RoundResult) float64 { return r.Fairness.Jain }),
 	}
+	if shared {
+		s.Held = pick(func(r *report.RoundResult) float64 { return float64(r.Held) })
+		s.SlowCalls = pick(func(r *report.RoundResult) float64 { return float64(r.SlowCalls) })
+		s.HeldPerSlow = pick(func(r *report.RoundResult) float64 {
+			if r.SlowCalls == 0 {
+				return 0
+			}
+			return float64(r.Held) / float64(r.SlowCalls)
+		})
+	}
+	return s
 }

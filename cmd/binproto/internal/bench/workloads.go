@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
@@ -25,6 +26,17 @@ type workload struct {
 	run  func(ctx context.Context, t Target, m *meter, o *Options, round int) (phaseCounts, error)
 }
 
+// runsOn reports whether w runs on t: a shared-connection workload on the
+// targets that can share one connection, any other on every target but
+// those of o.SharedOnly.
+func (w *workload) runsOn(t Target, o *Options) bool {
+	if report.IsShared(w.info.Kind) {
+		_, ok := t.(SharedDialer)
+		return ok
+	}
+	return !slices.Contains(o.SharedOnly, t.Name())
+}
+
 // phaseCounts is what a workload measured in one phase, besides what the
 // meter measured.
 type phaseCounts struct {
@@ -35,6 +47,9 @@ type phaseCounts struct {
 	perClient                    []float64
 	offered                      float64
 	firstErr                     error
+	// slow and held count the slow calls and the held fast calls of a
+	// shared-connection phase.
+	slow, held uint64
 }
 
 func (pc *phaseCounts) fail(err error) {
@@ -63,6 +78,8 @@ func plan(o *Options) []workload {
 			ws = append(ws, workload{info: benchInfo("realistic/mixed", k, report.ModeMixed, 0, o.Clients), run: runRealistic})
 		case report.KindSchema:
 			ws = append(ws, schemaWorkload(o.Schema))
+		default:
+			ws = append(ws, sharedPlan(k)...)
 		}
 	}
 	return ws

@@ -81,6 +81,7 @@ func WriteMarkdown(w io.Writer, r *Results, plots []string) {
 		img(PlotClients, "per-client throughput")
 		fmt.Fprintf(w, "%s\n\n", ft.RenderMarkdown())
 	}
+	writeShared(w, r, true)
 	fmt.Fprintf(w, "## Resources\n\n")
 	img(PlotCPU, "CPU over time")
 	img(PlotRSS, "RSS over time")

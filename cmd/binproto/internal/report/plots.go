@@ -104,11 +104,12 @@ func legendRoom(p *plot.Plot, n int, logScale bool) {
 func positive(v float64) float64 { return max(v, 1e-3) }
 
 // headline returns the benchmarks shown in the bar and latency charts: the
-// fixed and realistic ones, or every benchmark when only variable ran.
+// fixed and realistic ones, or every benchmark when only variable or
+// shared-connection ones ran (those have tables of their own).
 func headline(r *Results) []Benchmark {
 	var bs []Benchmark
 	for _, b := range r.Benchmarks {
-		if b.Kind != KindVariable {
+		if b.Kind != KindVariable && !IsShared(b.Kind) {
 			bs = append(bs, b)
 		}
 	}

@@ -84,8 +84,10 @@ func sampleResults(scale float64) *Results {
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func TestSampleValidatesAndRoundTrips(t *testing.T) {
-	r := sampleResults(1)
+// roundTrip marshals r, decodes it back, checks that nothing changed and
+// returns the JSON.
+func roundTrip(t *testing.T, r *Results) []byte {
+	t.Helper()
 	data, err := r.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,11 @@ func TestSampleValidatesAndRoundTrips(t *testing.T) {
 	if !reflect.DeepEqual(got, r) {
 		t.Fatal("results changed in a JSON round trip")
 	}
+	return data
+}
+
+func TestSampleValidatesAndRoundTrips(t *testing.T) {
+	data := roundTrip(t, sampleResults(1))
 	if !bytes.Contains(data, []byte(`"schema_version": 1`)) {
 		t.Fatal("schema_version missing from the JSON")
 	}

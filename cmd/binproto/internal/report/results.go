@@ -16,8 +16,20 @@ const (
 	KindFixed     = "fixed"
 	KindVariable  = "variable"
 	KindRealistic = "realistic"
-	KindSchema    = "schema" // one type of a schema file (bench --schema)
+	KindSchema = "schema" // one type of a schema file (bench --schema)
+	// KindConcurrent is many callers sharing one client and one connection.
+	KindConcurrent = "concurrent"
+	// KindHOL is the head-of-line test: fast callers and one caller whose
+	// every 100th call is slow, sharing one connection.
+	KindHOL = "hol"
 )
+
+// Kinds lists every benchmark kind, in run order.
+var Kinds = []string{KindFixed, KindVariable, KindRealistic, KindSchema, KindConcurrent, KindHOL}
+
+// IsShared reports whether benchmarks of kind run many callers over one
+// shared client and connection (concurrent, hol).
+func IsShared(kind string) bool { return kind == KindConcurrent || kind == KindHOL }
 
 // Benchmark modes, the values of Benchmark.Mode.
 const (
@@ -40,7 +52,10 @@ type Results struct {
 	Ratios        []Ratio      `json:"ratios"`
 	Resources     []Sample     `json:"resources"`
 	Notes         []string     `json:"notes"`
-	Comparison    *Comparison  `json:"comparison,omitempty"`
+	// Checks are the targets of the shared-connection benchmarks, judged
+	// (see ComputeChecks); absent when no check could be computed.
+	Checks     []Check     `json:"checks,omitempty"`
+	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 // Environment describes the machine and Go runtime the run used.
@@ -68,6 +83,12 @@ type Config struct {
 	BatchSize        int      `json:"batch_size"`
 	Seed             uint64   `json:"seed"`
 	Baseline         string   `json:"baseline"`
+	// SharedDurationSeconds is the measured time of each concurrent and
+	// hol phase; 0 when neither ran.
+	SharedDurationSeconds float64 `json:"shared_duration_seconds,omitempty"`
+	// SharedOnly names targets measured only in the concurrent and hol
+	// benchmarks (the peers those are compared with).
+	SharedOnly []string `json:"shared_only,omitempty"`
 }
 
 // TargetInfo describes one system under test.
@@ -129,7 +150,17 @@ type RoundResult struct {
 	Fairness        Fairness `json:"fairness,omitzero"`
 	// ClientMsgsPerSec is each client's own throughput (realistic only).
 	ClientMsgsPerSec []float64 `json:"client_msgs_per_sec,omitempty"`
+	// SlowCalls counts the slow calls of a hol round (whose handler sleeps);
+	// Latency then covers the fast calls only.
+	SlowCalls uint64 `json:"slow_calls,omitempty"`
+	// Held counts the fast calls of a concurrent or hol round that took
+	// HeldMicros or longer: those a slow call held up.
+	Held uint64 `json:"held,omitempty"`
 }
+
+// HeldMicros is the latency, in microseconds, from which a fast call of a
+// shared-connection benchmark counts as held (RoundResult.Held): 5 ms.
+const HeldMicros = 5000
 
 // Latency holds latency percentiles in microseconds. Count is 0 when the
 // benchmark has no replies to time (one-way streams).
@@ -187,6 +218,11 @@ type Summary struct {
 	RSSMaxMB        Stat `json:"rss_max_mb"`
 	GCPauseTotalMs  Stat `json:"gc_pause_total_ms"`
 	Jain            Stat `json:"jain"`
+	// Held and SlowCalls summarise RoundResult.Held and SlowCalls; HeldPerSlow
+	// is their ratio per round (0 for a round without slow calls).
+	Held        Stat `json:"held,omitzero"`
+	SlowCalls   Stat `json:"slow_calls,omitzero"`
+	HeldPerSlow Stat `json:"held_per_slow,omitzero"`
 }
 
 // Ratio relates a target to the baseline on one benchmark, using the

@@ -138,6 +138,7 @@ func WriteConsole(w io.Writer, r *Results) {
 	fmt.Fprintln(w, summaryTable(r).Render())
 	fmt.Fprintln(w, "\nResources (whole process; medians over rounds, peak RSS is the maximum):")
 	fmt.Fprintln(w, resourceTable(r).Render())
+	writeShared(w, r, false)
 	if ft := fairnessTable(r); ft.Length() > 0 {
 		fmt.Fprintln(w, "\nRealistic load, per-client throughput (msgs/s):")
 		fmt.Fprintln(w, ft.Render())

@@ -76,6 +76,9 @@ func Validate(r *Results) error {
 			return err
 		}
 	}
+	if err := validateChecks(r.Checks, seen); err != nil {
+		return err
+	}
 	for i, s := range r.Resources {
 		if err := nonNegative("resource sample", s.T, s.CPUPercent); err != nil {
 			return err
@@ -92,14 +95,17 @@ func validateConfig(c *Config) error {
 		return errors.New("kinds is empty")
 	}
 	for _, k := range c.Kinds {
-		if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic, KindSchema}, k) {
+		if !slices.Contains(Kinds, k) {
 			return fmt.Errorf("unknown kind %q", k)
+		}
+		if IsShared(k) && c.SharedDurationSeconds <= 0 {
+			return fmt.Errorf("kind %q needs shared_duration_seconds > 0", k)
 		}
 	}
 	if c.Rounds < 1 || c.DurationSeconds <= 0 {
 		return errors.New("rounds must be >= 1 and duration_seconds > 0")
 	}
-	return nonNegative("config", c.RampSeconds, c.ThinkSeconds, c.OneWayFraction)
+	return nonNegative("config", c.RampSeconds, c.ThinkSeconds, c.OneWayFraction, c.SharedDurationSeconds)
 }
 
 func validateTargets(r *Results) (map[string]bool, error) {
@@ -130,7 +136,7 @@ func validateBenchmark(b *Benchmark, targets map[string]bool, rounds int) error 
 	if b.ID == "" {
 		return errors.New("empty id")
 	}
-	if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic, KindSchema}, b.Kind) {
+	if !slices.Contains(Kinds, b.Kind) {
 		return fmt.Errorf("unknown kind %q", b.Kind)
 	}
 	if !slices.Contains([]string{ModeRequestResponse, ModeStream, ModeMixed}, b.Mode) {
@@ -170,6 +176,9 @@ func validateRound(rr *RoundResult, want int) error {
 	}
 	if rr.Messages > rr.Sent {
 		return fmt.Errorf("messages %d > sent %d", rr.Messages, rr.Sent)
+	}
+	if rr.SlowCalls > rr.Messages || rr.Held > rr.Messages-rr.SlowCalls {
+		return fmt.Errorf("slow calls %d and held fast calls %d do not fit in %d messages", rr.SlowCalls, rr.Held, rr.Messages)
 	}
 	l := rr.Latency
 	if err := nonNegative("round", rr.MsgsPerSec, rr.MBPerSec, rr.WireBytesPerMsg, rr.AllocsPerMsg,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -15,6 +16,7 @@ const (
 	sensorOneWay binproto.MessageType = 5 // SENSOR_DATA, no reply
 	blobOneWay   binproto.MessageType = 6 // BENCHMARK, no reply
 	countRequest binproto.MessageType = 7 // reply: one-way messages received on this connection
+	slowEcho     binproto.MessageType = 8 // BENCHMARK payload, echoed after bench.SlowDelay
 )
 
 // counter is the reply to a count request.
@@ -91,6 +93,8 @@ func NewProtocol(o ProtocolOptions) (*binproto.Protocol, error) {
 	cfg.Types[sensorOneWay] = quickstart.SensorCodec.Structure()
 	cfg.Types[blobOneWay] = quickstart.BlobCodec.Structure()
 	cfg.Types[countRequest] = counterCodec.Structure()
+	cfg.Types[slowEcho] = quickstart.BlobCodec.Structure()
+	cfg.Replies[slowEcho] = []binproto.MessageType{slowEcho}
 	AuthTypes.Declare(&cfg)
 	return binproto.NewProtocol(cfg)
 }
@@ -115,8 +119,22 @@ func NewServer(p *binproto.Protocol) *binproto.Server {
 	}
 	srv.HandleFunc(sensorOneWay, oneWay)
 	srv.HandleFunc(blobOneWay, oneWay)
+	binproto.HandleTyped(srv, slowEcho, quickstart.BlobCodec, slowEchoHandler)
 	srv.HandleFunc(countRequest, func(_ context.Context, m *binproto.Message) (binproto.Outgoing, error) {
 		return binproto.Typed(countRequest, counterCodec, &counter{N: *count(m.Conn)}), nil
 	})
 	return srv
+}
+
+// slowEchoHandler echoes a slow call after bench.SlowDelay: the slow calls
+// of the head-of-line benchmark.
+func slowEchoHandler(ctx context.Context, _ *binproto.Conn, b *quickstart.Blob) (binproto.Outgoing, error) {
+	t := time.NewTimer(bench.SlowDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return binproto.NoReply, ctx.Err()
+	case <-t.C:
+		return binproto.Typed(slowEcho, quickstart.BlobCodec, b), nil
+	}
 }

@@ -94,16 +94,16 @@ func (c *client) Request(ctx context.Context, t uint64, values map[string]any) (
 // protocol returns the protocol of the target's clients and embedded
 // server: the benchmark protocol, or its schema's.
 func (t *Target) protocol() (*binproto.Protocol, error) {
-	if t.schema != nil {
-		return SchemaProtocol(t.schema, SchemaOptions{Token: t.token != ""})
+	if t.cfg.Schema != nil {
+		return SchemaProtocol(t.cfg.Schema, SchemaOptions{Token: t.cfg.Token != ""})
 	}
 	return Protocol(false, false)
 }
 
 // newServer returns the embedded server of protocol p.
 func (t *Target) newServer(p *binproto.Protocol) *binproto.Server {
-	if t.schema != nil {
-		return NewSchemaServer(p, t.schema)
+	if t.cfg.Schema != nil {
+		return NewSchemaServer(p, t.cfg.Schema)
 	}
 	return NewServer(p)
 }
@@ -111,11 +111,11 @@ func (t *Target) newServer(p *binproto.Protocol) *binproto.Server {
 // probe checks that the server at the other end of c answers the
 // target's protocol: a count request, or an echo of a schema message.
 func (t *Target) probe(ctx context.Context, c *client) error {
-	if t.schema == nil {
+	if t.cfg.Schema == nil {
 		_, err := c.Flush(ctx)
 		return err
 	}
-	typ := t.schema.Types[0]
+	typ := t.cfg.Schema.Types[0]
 	sent := typ.Sample(0, 1)
 	got, err := c.Request(ctx, typ.Code, sent)
 	if err == nil && !typ.Equal(sent, got) {

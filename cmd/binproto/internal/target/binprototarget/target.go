@@ -16,8 +16,21 @@ import (
 // Name is the target's name in tables and results.json.
 const Name = "binproto"
 
+// NativeName is the name of the native profile's target, once it exists.
+// TODO(native): the CLI adds it (cli/targets.go) with New(Config{Name:
+// NativeName, Client: binproto.ClientOptions{Profile: binproto.Native}}) or
+// whatever the core names the profile.
+const NativeName = "binproto-native"
+
+// SharedMaxConcurrentHandlers is the MaxConcurrentHandlers of the embedded
+// server that the shared-connection benchmarks (DialShared) use: as many
+// handlers of the one connection at once as there are callers.
+const SharedMaxConcurrentHandlers = 64
+
 // Config configures a Target.
 type Config struct {
+	// Name overrides Name, for a second binproto target (a profile).
+	Name string
 	// Addr is the host:port of a running benchmark server (`binproto
 	// serve`); empty means start an embedded server on 127.0.0.1.
 	Addr string
@@ -28,33 +41,50 @@ type Config struct {
 	// server at Addr is then `binproto serve --schema` with the same file)
 	// for `bench --schema`: its clients implement bench.MessageClient.
 	Schema *schemafile.Schema
+	// Client is the base of every client's options (a profile, for
+	// instance); the zero value is the library's defaults.
+	Client binproto.ClientOptions
+	// Server, when set, tunes every embedded server before it serves.
+	Server func(*binproto.Server)
 }
 
 // Target is the binproto side of every benchmark, as a bench.Target.
+// Dial connects to a server that runs handlers one at a time per
+// connection, as the Python package does; DialShared to one that runs up to
+// SharedMaxConcurrentHandlers of them at once (both embedded, unless an
+// address is configured).
 type Target struct {
-	addr   string // Config.Addr; "" starts an embedded server
-	token  string // Config.Token
-	schema *schemafile.Schema
+	cfg    Config
+	addr   string // Config.Addr, or the embedded server's address
 	proto  *binproto.Protocol
-	srv    *binproto.Server // the embedded server, or nil
-	served chan error       // the embedded server's Serve result
+	srv    *embedded // the embedded server, or nil
+	shared *embedded // the embedded server of DialShared, started by its first call
 }
 
-var _ bench.Target = (*Target)(nil)
+var (
+	_ bench.Target       = (*Target)(nil)
+	_ bench.SharedDialer = (*Target)(nil)
+)
 
 // New returns a target that is not started yet.
-func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token, schema: cfg.Schema} }
+func New(cfg Config) *Target { return &Target{cfg: cfg, addr: cfg.Addr} }
 
 // options returns the client options of a connection to the server.
 func (t *Target) options() *binproto.ClientOptions {
-	if t.token == "" || t.srv != nil {
-		return nil
+	o := t.cfg.Client
+	if t.cfg.Token != "" && t.srv == nil {
+		o.Auth = binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.cfg.Token)}
 	}
-	return &binproto.ClientOptions{Auth: binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.token)}}
+	return &o
 }
 
 // Name implements bench.Target.
-func (t *Target) Name() string { return Name }
+func (t *Target) Name() string {
+	if t.cfg.Name != "" {
+		return t.cfg.Name
+	}
+	return Name
+}
 
 // Start implements bench.Target. With no address configured it serves the
 // benchmark protocol on a free port of 127.0.0.1; otherwise it checks that
@@ -72,15 +102,27 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 		}
 		return bench.Endpoint{Addr: t.addr}, nil
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if t.srv, err = t.serve(1); err != nil {
 		return bench.Endpoint{}, err
 	}
-	t.srv = t.newServer(p)
-	t.served = make(chan error, 1)
-	go func() { t.served <- t.srv.Serve(l) }()
-	t.addr = l.Addr().String()
+	t.addr = t.srv.addr
 	return bench.Endpoint{Addr: t.addr, Embedded: true}, nil
+}
+
+// serve starts an embedded server running up to handlers handlers per
+// connection at once.
+func (t *Target) serve(handlers int) (*embedded, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	e := &embedded{srv: t.newServer(t.proto), served: make(chan error, 1), addr: l.Addr().String()}
+	e.srv.MaxConcurrentHandlers = handlers
+	if t.cfg.Server != nil {
+		t.cfg.Server(e.srv)
+	}
+	go func() { e.served <- e.srv.Serve(l) }()
+	return e, nil
 }
 
 // check makes sure that the external server at t.addr serves the
@@ -105,33 +147,111 @@ func (t *Target) Dial(ctx context.Context) (bench.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &client{cl: cl}, nil
+	return &client{cl: cl, echo: caller{cl: cl}}, nil
 }
 
-// Close implements bench.Target: it shuts the embedded server down.
+// DialShared implements bench.SharedDialer: one client, one connection,
+// for every caller. The embedded server it connects to runs up to
+// SharedMaxConcurrentHandlers handlers of the connection at once (replies
+// still go out in request order); an external server runs what it was
+// configured with.
+func (t *Target) DialShared(ctx context.Context) (bench.SharedClient, error) {
+	if t.proto == nil {
+		return nil, errors.New("binproto target not started")
+	}
+	addr := t.addr
+	if t.srv != nil {
+		if t.shared == nil {
+			e, err := t.serve(SharedMaxConcurrentHandlers)
+			if err != nil {
+				return nil, err
+			}
+			t.shared = e
+		}
+		addr = t.shared.addr
+	}
+	cl, err := binproto.Dial(ctx, t.proto, addr, t.options())
+	if err != nil {
+		return nil, err
+	}
+	return sharedClient{cl}, nil
+}
+
+// Close implements bench.Target: it shuts the embedded servers down.
 func (t *Target) Close() error {
-	if t.srv == nil {
+	err := errors.Join(t.srv.close(), t.shared.close())
+	t.srv, t.shared = nil, nil
+	return err
+}
+
+// embedded is a benchmark server running in this process.
+type embedded struct {
+	srv    *binproto.Server
+	served chan error // Serve's result
+	addr   string
+}
+
+// close shuts e down; a nil e is not running.
+func (e *embedded) close() error {
+	if e == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	err := t.srv.Shutdown(ctx)
+	err := e.srv.Shutdown(ctx)
 	if err != nil {
-		_ = t.srv.Close()
+		_ = e.srv.Close()
 	}
-	if serveErr := <-t.served; !errors.Is(serveErr, binproto.ErrServerClosed) {
+	if serveErr := <-e.served; !errors.Is(serveErr, binproto.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
-	t.srv = nil
 	return err
+}
+
+// sharedClient is one client shared by the callers of a shared-connection
+// benchmark; it implements bench.SharedClient.
+type sharedClient struct{ cl *binproto.Client }
+
+func (s sharedClient) NewCaller() bench.Caller { return &caller{cl: s.cl} }
+
+func (s sharedClient) WireBytes() uint64 { return wireBytes(s.cl) }
+
+func (s sharedClient) Close() error { return s.cl.Close() }
+
+// caller makes the echo requests of one goroutine, with its own request
+// and reply values; it implements bench.Caller.
+type caller struct {
+	cl        *binproto.Client
+	req, resp quickstart.Blob
+}
+
+func (c *caller) Echo(ctx context.Context, payload []byte) ([]byte, error) {
+	return c.request(ctx, quickstart.Benchmark, payload)
+}
+
+func (c *caller) SlowEcho(ctx context.Context, payload []byte) ([]byte, error) {
+	return c.request(ctx, slowEcho, payload)
+}
+
+// request sends payload as a message of type t and returns the echoed data.
+func (c *caller) request(ctx context.Context, t binproto.MessageType, payload []byte) ([]byte, error) {
+	c.req.Data = payload
+	_, err := binproto.RequestTyped(ctx, c.cl, binproto.Typed(t, quickstart.BlobCodec, &c.req), quickstart.BlobCodec, &c.resp)
+	c.req.Data = nil
+	return c.resp.Data, err
+}
+
+func wireBytes(cl *binproto.Client) uint64 {
+	st := cl.Stats()
+	return st.BytesIn + st.BytesOut
 }
 
 // client is one connection, used by one benchmark goroutine. It
 // implements bench.Client and bench.BatchSender.
 type client struct {
 	cl    *binproto.Client
-	req   quickstart.Blob
-	resp  quickstart.Blob
+	echo  caller
+	req   quickstart.Blob // of one-way sends
 	batch []quickstart.Sensor
 	blobs []quickstart.Blob
 }
@@ -149,10 +269,7 @@ func (c *client) Sensor(ctx context.Context, s bench.Sensor) (bench.Sensor, erro
 }
 
 func (c *client) Echo(ctx context.Context, payload []byte) ([]byte, error) {
-	c.req.Data = payload
-	_, err := binproto.RequestTyped(ctx, c.cl, binproto.Typed(quickstart.Benchmark, quickstart.BlobCodec, &c.req), quickstart.BlobCodec, &c.resp)
-	c.req.Data = nil
-	return c.resp.Data, err
+	return c.echo.Echo(ctx, payload)
 }
 
 func (c *client) SendSensor(ctx context.Context, s bench.Sensor) error {
@@ -191,10 +308,7 @@ func (c *client) Flush(ctx context.Context) (uint64, error) {
 	return n.N, err
 }
 
-func (c *client) WireBytes() uint64 {
-	st := c.cl.Stats()
-	return st.BytesIn + st.BytesOut
-}
+func (c *client) WireBytes() uint64 { return wireBytes(c.cl) }
 
 func (c *client) Close() error { return c.cl.Close() }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -30,16 +31,7 @@ func startBinproto(t *testing.T, ctx context.Context, addr string) (bench.Target
 	if tg.Name() != "binproto" {
 		t.Fatalf("target name %q", tg.Name())
 	}
-	ep, err := tg.Start(ctx)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := tg.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return tg, ep
+	return tg, testutil.Start(ctx, t, tg)
 }
 
 func dialBinproto(t *testing.T, ctx context.Context, tg bench.Target) bench.Client {
@@ -286,4 +278,15 @@ func TestBinprotoExternalServerErrors(t *testing.T) {
 			t.Errorf("Start with Addr %s: %v, want an error naming the address with %q", c.addr, err, c.want)
 		}
 	}
+}
+
+// TestShared: callers sharing one client each get their own echo, and a
+// slow call takes bench.SlowDelay, on the embedded server of DialShared and
+// on an external server alike.
+func TestShared(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	tg, ep := startBinproto(t, ctx, "")
+	testutil.CheckShared(ctx, t, tg.(bench.SharedDialer), 16)
+	ext, _ := startBinproto(t, ctx, ep.Addr)
+	testutil.CheckShared(ctx, t, ext.(bench.SharedDialer), 4)
 }

@@ -10,11 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
+	"github.com/binproto/binproto/cmd/binproto/internal/target/wirecount"
 )
 
 // client is a bench.Client speaking HTTP/1.1 + JSON over one keep-alive
@@ -24,7 +24,7 @@ type client struct {
 	id   string
 	tr   *http.Transport
 	hc   *http.Client
-	wire atomic.Uint64
+	wire *wirecount.Dialer
 	// schema, when set, is the schema of Request's messages.
 	schema *schemafile.Schema
 }
@@ -32,16 +32,10 @@ type client struct {
 var _ bench.Client = (*client)(nil)
 
 func newClient(addr string) *client {
-	c := &client{base: "http://" + addr, id: newClientID()}
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	c := &client{base: "http://" + addr, id: newClientID(),
+		wire: &wirecount.Dialer{Dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}}
 	c.tr = &http.Transport{
-		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, address)
-			if err != nil {
-				return nil, err
-			}
-			return &countingConn{Conn: conn, n: &c.wire}, nil
-		},
+		DialContext:         c.wire.DialContext,
 		MaxIdleConns:        2,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     90 * time.Second,
@@ -97,7 +91,7 @@ func (c *client) Flush(ctx context.Context) (uint64, error) {
 }
 
 // WireBytes implements bench.Client.
-func (c *client) WireBytes() uint64 { return c.wire.Load() }
+func (c *client) WireBytes() uint64 { return c.wire.Bytes() }
 
 // Close implements bench.Client.
 func (c *client) Close() error {
@@ -141,24 +135,4 @@ func (c *client) call(ctx context.Context, path string, in any, status int, out 
 		return fmt.Errorf("POST %s: bad reply: %w", path, err)
 	}
 	return nil
-}
-
-// countingConn adds every byte read or written to n.
-type countingConn struct {
-	net.Conn
-	n *atomic.Uint64
-}
-
-// Read counts the bytes read.
-func (c *countingConn) Read(p []byte) (int, error) {
-	k, err := c.Conn.Read(p)
-	c.n.Add(uint64(k))
-	return k, err
-}
-
-// Write counts the bytes written.
-func (c *countingConn) Write(p []byte) (int, error) {
-	k, err := c.Conn.Write(p)
-	c.n.Add(uint64(k))
-	return k, err
 }

@@ -10,21 +10,13 @@ import (
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 )
 
 func started(t *testing.T, cfg Config) (*Target, bench.Endpoint) {
 	t.Helper()
 	tg := New(cfg)
-	ep, err := tg.Start(context.Background())
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := tg.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return tg, ep
+	return tg, testutil.Start(context.Background(), t, tg)
 }
 
 func dial(t *testing.T, tg *Target) bench.Client {
