@@ -16,7 +16,7 @@ const (
 	KindFixed     = "fixed"
 	KindVariable  = "variable"
 	KindRealistic = "realistic"
-	KindSchema = "schema" // one type of a schema file (bench --schema)
+	KindSchema    = "schema" // one type of a schema file (bench --schema)
 	// KindConcurrent is many callers sharing one client and one connection.
 	KindConcurrent = "concurrent"
 	// KindHOL is the head-of-line test: fast callers and one caller whose
