@@ -251,7 +251,7 @@ func (bf *benchFlags) buildTargets(o *bench.Options) ([]bench.Target, []string, 
 			targets = append(targets, t)
 			o.Baseline = base
 		} else {
-			notes = append(notes, fmt.Sprintf("The baseline %s runs none of the selected benchmarks: no ratios.", base))
+			notes = append(notes, fmt.Sprintf("The baseline %s cannot share one connection, so it runs none of the selected benchmarks: no ratios.", base))
 		}
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")

@@ -56,7 +56,7 @@ var (
 
 // sharers are the targets of the default wiring that can share one
 // connection: the only ones that run the shared-connection benchmarks.
-var sharers = []string{"binproto", "grpc"}
+var sharers = []string{"binproto", "binproto-native", "grpc"}
 
 // runsOn reports whether the benchmark b of res ran on target name.
 func runsOn(res *report.Results, b *report.Benchmark, name string) bool {
@@ -165,7 +165,7 @@ func TestBenchAll(t *testing.T) {
 	if res.SchemaVersion != 1 || res.BaselineName() != "http" || res.Config.Baseline != "http" {
 		t.Fatalf("results: version %d, baseline %q", res.SchemaVersion, res.BaselineName())
 	}
-	checkBenchmarks(t, res, []string{"binproto", "http", "grpc"}, fixedIDs, variableIDs, realisticIDs, sharedIDs)
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "http", "grpc"}, fixedIDs, variableIDs, realisticIDs, sharedIDs)
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "Not checked (a target or benchmark it needs did not run)") {
 		t.Errorf("no note on the checks that could not run: %v", res.Notes)
 	}
@@ -198,7 +198,7 @@ func TestBenchCompareFlagsRegression(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	_, first := quickBench(t, filepath.Join(dir, "first"), "--fixed", "--plots=false")
-	checkBenchmarks(t, first, []string{"binproto", "http"}, fixedIDs)
+	checkBenchmarks(t, first, []string{"binproto", "binproto-native", "http"}, fixedIDs)
 	checkRatios(t, first, readFile(t, filepath.Join(dir, "first", report.ReportFile)))
 
 	// The previous run had a binproto ten times faster than this machine
@@ -261,7 +261,7 @@ func TestBenchBaselineNone(t *testing.T) {
 	if !strings.Contains(stdout, "Benchmarking binproto: fixed, realistic") {
 		t.Errorf("output:\n%s", stdout)
 	}
-	checkBenchmarks(t, res, []string{"binproto"}, fixedIDs, realisticIDs)
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native"}, fixedIDs, realisticIDs)
 	if res.BaselineName() != "" || res.Config.Baseline != "" || len(res.Ratios) != 0 {
 		t.Fatalf("baseline %q / %q, ratios %v", res.BaselineName(), res.Config.Baseline, res.Ratios)
 	}

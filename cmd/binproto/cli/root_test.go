@@ -70,7 +70,7 @@ func TestBadCommandLines(t *testing.T) {
 		{[]string{"bench", "--one-way", "-0.1"}, "one-way fraction"},
 		{[]string{"bench", "--baseline", "thrift"}, `--baseline: unknown baseline "thrift" (choose http, grpc or none)`},
 		{[]string{"bench", "--baseline", "none", "--baseline-addr", "127.0.0.1:1"}, "--baseline-addr given with --baseline none"},
-		{[]string{"bench", "--targets", "nope"}, `--targets: unknown target "nope" (this build has: binproto, http, grpc)`},
+		{[]string{"bench", "--targets", "nope"}, `--targets: unknown target "nope" (this build has: binproto, binproto-native, http, grpc)`},
 		{[]string{"bench", "--targets", "binproto,binproto"}, `--targets: "binproto" is listed twice`},
 		{[]string{"bench", "--targets", "", "--baseline", "none"}, "nothing to benchmark: no binproto target (--targets selects none) and --baseline is none"},
 		{[]string{"bench", "--targets", "", "--addr", "127.0.0.1:1"}, "--addr: no binproto target (--targets selects none)"},

@@ -206,7 +206,7 @@ func TestBenchSchema(t *testing.T) {
 	if !strings.Contains(stdout, "Benchmarking binproto and http (baseline): schema") {
 		t.Errorf("output:\n%s", stdout)
 	}
-	checkBenchmarks(t, res, []string{"binproto", "http"}, []string{"schema/log-rr"})
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "http"}, []string{"schema/log-rr"})
 	if b := res.Benchmarks[0]; b.PayloadBytes != 4+1+4+100+4+100 || b.Kind != report.KindSchema {
 		t.Errorf("benchmark %+v", b)
 	}
@@ -218,7 +218,7 @@ func TestBenchSchemaAddr(t *testing.T) {
 	addr, stop, _ := startServe(t, "--schema", gatewaySchema)
 	out := filepath.Join(t.TempDir(), "res")
 	_, res := quickBench(t, out, "--schema", gatewaySchema, "--type", "reading", "--addr", addr, "--baseline", "none", "--plots=false")
-	checkBenchmarks(t, res, []string{"binproto"}, []string{"schema/reading-rr"})
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native"}, []string{"schema/reading-rr"})
 	if code := stop(); code != exitOK {
 		t.Errorf("serve exit %d", code)
 	}

@@ -160,7 +160,7 @@ func TestServeToken(t *testing.T) {
 		t.Errorf("bench without --token: exit %d, stderr %q", code, stderr)
 	}
 	_, res := quickBench(t, filepath.Join(dir, "b"), "--fixed", "--addr", addr, "--baseline", "none", "--plots=false", "--token", token)
-	checkBenchmarks(t, res, []string{"binproto"}, fixedIDs)
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native"}, fixedIDs)
 	if code := stop(); code != exitOK {
 		t.Fatalf("serve exit code %d\n%s", code, out)
 	}
@@ -277,7 +277,7 @@ func TestServeAndBenchAddr(t *testing.T) {
 	if !strings.Contains(stdout, "Benchmarking binproto: fixed") {
 		t.Errorf("output:\n%s", stdout)
 	}
-	checkBenchmarks(t, res, []string{"binproto"}, fixedIDs)
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native"}, fixedIDs)
 	if want := (report.TargetInfo{Name: "binproto", Addr: addr}); res.Targets[0] != want {
 		t.Fatalf("target %+v, want %+v (not embedded)", res.Targets[0], want)
 	}

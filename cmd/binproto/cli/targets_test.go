@@ -15,8 +15,8 @@ import (
 
 func TestDefaultWiring(t *testing.T) {
 	w := defaultWiring()
-	if got := names(w.candidates); !slices.Equal(got, []string{"binproto"}) {
-		t.Errorf("candidates %v, want [binproto]", got)
+	if got := names(w.candidates); !slices.Equal(got, []string{"binproto", "binproto-native"}) {
+		t.Errorf("candidates %v, want [binproto binproto-native]", got)
 	}
 	if got := names(w.baselines); !slices.Equal(got, []string{"http", "grpc"}) {
 		t.Errorf("baselines %v, want [http grpc]", got)
@@ -117,7 +117,7 @@ func TestBenchSharedTargets(t *testing.T) {
 
 	out = filepath.Join(t.TempDir(), "base")
 	_, res = quickBench(t, out, "--concurrent", "--plots=false", "--baseline", "grpc")
-	checkBenchmarks(t, res, []string{"binproto", "grpc"}, sharedIDs[:2])
+	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "grpc"}, sharedIDs[:2])
 	if res.BaselineName() != "grpc" || len(res.Ratios) != 2 || res.Ratios[0].Target != "binproto" || res.Ratios[0].Throughput <= 0 {
 		t.Fatalf("baseline %q, ratios %+v", res.BaselineName(), res.Ratios)
 	}

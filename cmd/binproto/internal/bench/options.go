@@ -107,7 +107,7 @@ func (o *Options) Validate() error {
 		return errors.New("no benchmark selected (use --all, --fixed, --variable, --realistic, --concurrent or --hol)")
 	}
 	for _, k := range o.Kinds {
-		if !slices.Contains(report.Kinds, k) {
+		if !report.KnownKind(k) {
 			return fmt.Errorf("unknown benchmark kind %q", k)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -24,8 +25,12 @@ const (
 	KindHOL = "hol"
 )
 
-// Kinds lists every benchmark kind, in run order.
-var Kinds = []string{KindFixed, KindVariable, KindRealistic, KindSchema, KindConcurrent, KindHOL}
+// Kinds lists every benchmark kind that --all runs, in run order.
+var Kinds = []string{KindFixed, KindVariable, KindRealistic, KindConcurrent, KindHOL}
+
+// KnownKind reports whether kind is a benchmark kind: one of Kinds, or
+// KindSchema (bench --schema).
+func KnownKind(kind string) bool { return kind == KindSchema || slices.Contains(Kinds, kind) }
 
 // IsShared reports whether benchmarks of kind run many callers over one
 // shared client and connection (concurrent, hol).

@@ -95,7 +95,7 @@ func validateConfig(c *Config) error {
 		return errors.New("kinds is empty")
 	}
 	for _, k := range c.Kinds {
-		if !slices.Contains(Kinds, k) {
+		if !KnownKind(k) {
 			return fmt.Errorf("unknown kind %q", k)
 		}
 		if IsShared(k) && c.SharedDurationSeconds <= 0 {
@@ -136,7 +136,7 @@ func validateBenchmark(b *Benchmark, targets map[string]bool, rounds int) error 
 	if b.ID == "" {
 		return errors.New("empty id")
 	}
-	if !slices.Contains(Kinds, b.Kind) {
+	if !KnownKind(b.Kind) {
 		return fmt.Errorf("unknown kind %q", b.Kind)
 	}
 	if !slices.Contains([]string{ModeRequestResponse, ModeStream, ModeMixed}, b.Mode) {
