@@ -26,6 +26,7 @@ const (
 	CloseAuthLimit    = engine.ReasonAuthLimit    // over Server.MaxPreAuthBytes before authenticating
 	CloseRateLimit    = engine.ReasonRateLimit    // over a rate limit, with RateLimit.OnExceed closing
 	CloseInvalid      = engine.ReasonInvalid      // a message rejected by its validator, with OnInvalid closing
+	CloseProxyHeader  = engine.ReasonProxyHeader  // a PROXY protocol header missing, malformed or from an untrusted source (Server.ProxyProtocol)
 )
 
 // Stats is a snapshot of a server's or client's counters.

@@ -35,6 +35,7 @@ const (
 	ReasonAuthLimit    Reason = "auth_limit"    // too many bytes before authenticating
 	ReasonRateLimit    Reason = "rate_limit"    // over a rate limit
 	ReasonInvalid      Reason = "invalid"       // a message rejected by its validator
+	ReasonProxyHeader  Reason = "proxy_header"  // a PROXY protocol header missing, malformed or from an untrusted source
 )
 
 // Reasons lists every Reason, in the order Counters counts them.
@@ -43,6 +44,7 @@ var Reasons = [...]Reason{
 	ReasonWriteError, ReasonUnknownType, ReasonTooLarge, ReasonChecksum, ReasonMalformed,
 	ReasonHandlerError, ReasonHandlerPanic, ReasonLimit,
 	ReasonAuthFailed, ReasonAuthTimeout, ReasonAuthLimit, ReasonRateLimit, ReasonInvalid,
+	ReasonProxyHeader,
 }
 
 // CloseError is an error that closes a connection for a given reason: a
