@@ -46,6 +46,10 @@ type ServeConfig struct {
 	// Token, when set, makes the server require token authentication
 	// (binproto.TokenAuth with AuthTypes) with this token.
 	Token string
+	// ProxyProtocol is Server.ProxyProtocol, as ParseProxyProtocol reads
+	// it ("" or "off": off): the PROXY header a balancer in front sends.
+	// TCP only.
+	ProxyProtocol string
 }
 
 // MinTokenLen is the shortest token ServeConfig.Token accepts.
@@ -58,6 +62,8 @@ func (cfg *ServeConfig) Check() error {
 		return fmt.Errorf("the token must be at least %d bytes, got %d", MinTokenLen, len(cfg.Token))
 	case cfg.Token != "" && cfg.UDP:
 		return errors.New("token authentication needs TCP: it cannot be combined with UDP")
+	case cfg.ProxyProtocol != "" && cfg.ProxyProtocol != "off" && cfg.UDP:
+		return errors.New("the PROXY protocol needs TCP: it cannot be combined with UDP")
 	case cfg.MaxConnsPerIP < 0:
 		return fmt.Errorf("connections per IP must not be negative (0: unbounded), got %d", cfg.MaxConnsPerIP)
 	case cfg.MaxPayload < 0:
@@ -65,7 +71,8 @@ func (cfg *ServeConfig) Check() error {
 	case cfg.ConnMsgRate < 0 || cfg.ConnByteRate < 0:
 		return errors.New("rates must not be negative (0: off)")
 	}
-	return nil
+	_, err := ParseProxyProtocol(cfg.ProxyProtocol)
+	return err
 }
 
 // Serve runs the benchmark server with cfg until ctx ends, logging to out.
@@ -92,6 +99,9 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		MaxConnsPerIP:   cfg.MaxConnsPerIP,
 		ConnMessageRate: cfg.ConnMsgRate,
 		ConnByteRate:    cfg.ConnByteRate,
+	}
+	if srv.ProxyProtocol, err = ParseProxyProtocol(cfg.ProxyProtocol); err != nil {
+		return err
 	}
 	if cfg.Token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
@@ -124,7 +134,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		go func() { errc <- srv.Serve(l) }()
 	}
 	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
-	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token))
+	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token), "proxy_protocol", proxyString(srv.ProxyProtocol))
 	LogLimits(srv.Logger, srv)
 	select {
 	case err := <-errc:
@@ -250,4 +260,13 @@ func setMemoryLimit(log *slog.Logger, budget int) {
 	limit := int64(budget)*2 + 64<<20
 	debug.SetMemoryLimit(limit)
 	log.Info("soft memory limit", "bytes", limit, "set_with", "GOMEMLIMIT")
+}
+
+// proxyString names a ProxyProtocol as the log shows it: its mode, and
+// the trusted networks.
+func proxyString(pp binproto.ProxyProtocol) string {
+	if len(pp.Trusted) == 0 {
+		return pp.Mode.String()
+	}
+	return fmt.Sprintf("%v %v", pp.Mode, pp.Trusted)
 }
