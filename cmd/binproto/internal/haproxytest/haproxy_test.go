@@ -2,7 +2,6 @@ package haproxytest
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -59,20 +59,9 @@ func setup(t *testing.T, pp binproto.ProxyProtocol, maxPerIP int, balance string
 			func(_ context.Context, c *binproto.Conn, _ *quickstart.StatusMsg) (binproto.Outgoing, error) {
 				return binproto.Typed(quickstart.Status, quickstart.StatusCodec, &quickstart.StatusMsg{Code: 200, Message: c.RemoteAddr().String()}), nil
 			})
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(l) }()
-		t.Cleanup(func() {
-			srv.Close()
-			if err := <-done; !errors.Is(err, binproto.ErrServerClosed) {
-				t.Errorf("Serve: %v", err)
-			}
-		})
-		backends = append(backends, backend{srv, l.Addr().String()})
-		addrs = append(addrs, l.Addr().String())
+		addr := testutil.ServeLoopback(t, srv)
+		backends = append(backends, backend{srv, addr})
+		addrs = append(addrs, addr)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
