@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/binproto/binproto/internal/engine"
@@ -72,7 +73,8 @@ func (m ProxyMode) String() string {
 // own address. A missing, malformed or refused header closes the
 // connection, counted in Stats.Closes as CloseProxyHeader; one that does
 // not come within Timeout as CloseReadTimeout, one that never comes (the
-// peer closes first: a plain TCP health check) as ClosePeer.
+// peer closes or resets the connection first: a balancer's plain TCP
+// health check) as ClosePeer, silently.
 type ProxyProtocol struct {
 	// Mode says which connections must begin with a header.
 	Mode ProxyMode
@@ -157,7 +159,7 @@ func (pp *ProxyProtocol) headerExpected(a net.Addr) bool {
 // run, or nil when it was refused.
 func (s *Server) serveProxied(nc net.Conn, async bool) *engine.Conn {
 	if !s.ProxyProtocol.headerExpected(nc.RemoteAddr()) {
-		return s.admitConn(s.withTLS(newProxiedConn(nc, nil, nil, true)))
+		return s.admitConn(s.withTLS(newProxiedConn(nc, proxiedState{refuse: true})))
 	}
 	var pc net.Conn
 	read := func() bool { pc = s.readProxyHeader(nc); return pc != nil }
@@ -188,8 +190,8 @@ func (s *Server) readProxyHeader(nc net.Conn) net.Conn {
 		switch {
 		case s.conns.Closing():
 			reason = CloseShutdown
-		case errors.Is(err, io.EOF):
-			reason = ClosePeer
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+			reason = ClosePeer // a plain TCP health check: connect, then close or reset
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			reason = CloseReadTimeout
 		}
@@ -200,7 +202,9 @@ func (s *Server) readProxyHeader(nc net.Conn) net.Conn {
 	if h.HasAddress() {
 		remote = net.TCPAddrFromAddrPort(h.Source)
 	}
-	return newProxiedConn(nc, remote, rest, false)
+	// A LOCAL header is the balancer's own connection, usually a health
+	// check, which HAProxy ends with a reset.
+	return newProxiedConn(nc, proxiedState{remote: remote, rest: rest, healthCheck: h.Command == proxyproto.Local})
 }
 
 // refuseProxied closes nc, whose header failed with err, counting it as a
@@ -223,16 +227,13 @@ func (s *Server) withTLS(nc net.Conn) net.Conn {
 	return tls.Server(nc, tlsFloor(s.TLSConfig))
 }
 
-// newProxiedConn returns nc as seen through its PROXY header: with remote
-// as its remote address (nil: its own), rest read before nc's next bytes,
-// and, when refuse is set, closing with CloseProxyHeader if its first read
-// begins with a PROXY signature. nc itself is returned when nothing
-// changes. A *net.TCPConn keeps its vectored writes.
-func newProxiedConn(nc net.Conn, remote net.Addr, rest []byte, refuse bool) net.Conn {
-	if remote == nil && len(rest) == 0 && !refuse {
+// newProxiedConn returns nc as seen through its PROXY header, as p says;
+// nc itself when p changes nothing. A *net.TCPConn keeps its vectored
+// writes.
+func newProxiedConn(nc net.Conn, p proxiedState) net.Conn {
+	if p.remote == nil && len(p.rest) == 0 && !p.refuse && !p.healthCheck {
 		return nc
 	}
-	p := proxiedState{remote: remote, rest: rest, refuse: refuse}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		return &proxiedTCPConn{TCPConn: tc, p: p}
 	}
@@ -244,7 +245,12 @@ func newProxiedConn(nc net.Conn, remote net.Addr, rest []byte, refuse bool) net.
 type proxiedState struct {
 	remote net.Addr // the client's address; nil: the connection's own
 	rest   []byte   // bytes read past the header, not yet returned
-	refuse bool     // the first read must not begin with a PROXY signature
+	// refuse: the first read must not begin with a PROXY signature.
+	refuse bool
+	// healthCheck: a reset before the first byte is a peer close
+	// (ClosePeer, not logged), not a read error: HAProxy's health checks
+	// send a LOCAL header, then reset.
+	healthCheck bool
 }
 
 func (p *proxiedState) read(nc net.Conn, b []byte) (int, error) {
@@ -257,6 +263,12 @@ func (p *proxiedState) read(nc net.Conn, b []byte) (int, error) {
 		return n, nil
 	}
 	n, err := nc.Read(b)
+	if p.healthCheck {
+		p.healthCheck = false
+		if n == 0 && errors.Is(err, syscall.ECONNRESET) {
+			return 0, engine.Close(ClosePeer, err)
+		}
+	}
 	if p.refuse && n > 0 {
 		p.refuse = false
 		if proxyproto.HasSignature(b[:n]) {

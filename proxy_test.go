@@ -185,7 +185,8 @@ func TestProxyHeaderRefused(t *testing.T) {
 }
 
 // TestProxyHeaderTimeout: a connection that sends no header is closed
-// after ProxyProtocol.Timeout, and one that closes first is a peer close.
+// after ProxyProtocol.Timeout, and one that closes or resets first is a
+// peer close, as is a health check's LOCAL header followed by a reset.
 func TestProxyHeaderTimeout(t *testing.T) {
 	checkLeaks(t)
 	_, srv, addr := proxyServer(t, func(s *binproto.Server) { s.ProxyProtocol.Timeout = 50 * time.Millisecond })
@@ -193,6 +194,19 @@ func TestProxyHeaderTimeout(t *testing.T) {
 	waitClose(t, srv, binproto.CloseReadTimeout, 1)
 	headerConn(t, addr, "", nil).Close()
 	waitClose(t, srv, binproto.ClosePeer, 1)
+	reset := headerConn(t, addr, "", nil) // as HAProxy's health checks end
+	reset.(*net.TCPConn).SetLinger(0)
+	reset.Close()
+	waitClose(t, srv, binproto.ClosePeer, 2)
+	// HAProxy's health checks: a LOCAL header, then a reset.
+	check := headerConn(t, addr, "", []byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"))
+	waitFor(t, 3*time.Second, "the check to be served", func() bool { return srv.Stats().ConnectionsAccepted == 1 })
+	check.(*net.TCPConn).SetLinger(0)
+	check.Close()
+	waitClose(t, srv, binproto.ClosePeer, 3)
+	if n := closeCount(srv, binproto.CloseReadError); n != 0 {
+		t.Errorf("%d closes for read_error, want 0", n)
+	}
 	if n := closeCount(srv, binproto.CloseProxyHeader); n != 0 {
 		t.Errorf("%d closes for proxy_header, want 0", n)
 	}
