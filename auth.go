@@ -160,7 +160,7 @@ func (sec *connSec) pendingAuth() bool { return sec != nil && sec.authOn && !sec
 // connection authenticates.
 func (c *Conn) secStart() error {
 	if !c.sec.pendingAuth() {
-		return nil
+		return c.negotiate(false)
 	}
 	s, sec := c.srv, c.sec
 	if err := s.authGate(c); err != nil { // failed authentications of the address (auththrottle.go)
@@ -171,7 +171,15 @@ func (c *Conn) secStart() error {
 		sec.stopTimer = c.e.CloseAfter(d, CloseAuthTimeout, ErrAuthTimeout, func() bool { return !sec.authed.Load() })
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
+	// Only now is the profile told (native_server.go): an authenticator
+	// that speaks first leaves a native client little time to say so.
+	if nerr := c.negotiate(err == nil && !res.Reply.IsZero()); nerr != nil {
+		return nerr
+	}
 	if err != nil {
+		if c.native {
+			c.sendError(0, &Error{Code: CodeUnauthenticated, Message: "authentication failed"})
+		}
 		return s.authFailed(c, err)
 	}
 	return s.applyAuth(c, res)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/binproto/binproto/internal/engine"
 	"github.com/binproto/binproto/wire"
@@ -41,6 +42,22 @@ type ClientOptions struct {
 	// dead server while idle (Conn.Done closes), at the cost of a hand-off
 	// between goroutines for every reply. See Client.
 	AlwaysRead bool
+	// Profile is the wire profile the client speaks: ProfileCompatible
+	// (the default) or ProfileNative, which Dial negotiates with the
+	// server's preface (see Profile). A native client matches replies by
+	// request id: Config.Replies does not apply.
+	Profile Profile
+	// Fallback lets Dial fall back to the compatible profile, on a new
+	// connection, when the server does not speak the native one (a
+	// compatible-only server, such as the Python package). Without it Dial
+	// fails with ErrNotNative.
+	Fallback bool
+	// Keepalive, on the native profile, pings the server when it has been
+	// silent for this long and closes the connection when it stays silent
+	// for two intervals (Conn.Done closes, pending requests fail), so a
+	// dead server is noticed while idle. The client then reads all the
+	// time, like AlwaysRead. Zero: no pings.
+	Keepalive time.Duration
 }
 
 // Client is a connection to a binproto server. All methods are safe for
@@ -91,11 +108,19 @@ type Client struct {
 	inPush  atomic.Bool // a push handler is running on the read goroutine
 	warned  sync.Map    // message types already warned of as undeclared pushes
 
+	// The native profile (native_client.go); streams and away are guarded
+	// by mu.
+	native  bool
+	streams map[uint32]*call // requests awaiting replies, by id
+	away    *Error           // set by the server's goaway
+	nextID  atomic.Uint32
+
 	reqSize, batchSize sizeHint // the last request and batch sizes
 }
 
 // call is one request awaiting its reply.
 type call struct {
+	id      uint32        // the request id (native profile)
 	done    chan struct{} // signalled once, buffered
 	state   atomic.Int32  // callWaiting, callTaken or callAbandoned
 	reqType MessageType
@@ -168,7 +193,36 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	cl := NewClient(p, nc, opts)
+	cl, err := NewClientContext(ctx, p, nc, opts)
+	if errors.Is(err, ErrNotNative) && opts.Fallback {
+		compat := *opts
+		compat.Profile = ProfileCompatible
+		return Dial(ctx, p, addr, &compat)
+	}
+	return cl, err
+}
+
+// NewClientContext runs a client over an established connection nc, as
+// NewClient does, and then, within ctx, negotiates the native profile
+// (when opts.Profile asks for it) and runs opts.Auth. On error nc is
+// closed.
+func NewClientContext(ctx context.Context, p *Protocol, nc net.Conn, opts *ClientOptions) (*Client, error) {
+	if opts == nil {
+		opts = &ClientOptions{}
+	}
+	var rest []byte
+	if opts.Profile == ProfileNative {
+		if engine.IsDatagram(nc) {
+			nc.Close()
+			return nil, &ConfigError{Option: "ClientOptions.Profile", Reason: "the native profile runs over streams only (TCP, TLS)"}
+		}
+		var err error
+		if rest, err = nativeHandshake(ctx, p, nc, opts); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	cl := newClient(p, nc, opts, rest)
 	if opts.Auth != nil {
 		if err := opts.Auth.Authenticate(ctx, cl); err != nil {
 			cl.Close()
@@ -182,10 +236,32 @@ func Dial(ctx context.Context, p *Protocol, addr string, opts *ClientOptions) (*
 // a Unix socket, an already-dialled TLS connection...). A *net.UDPConn, or
 // any connection whose local address is on a datagram network ("udp",
 // "udp4", "udp6", "unixgram"), is treated as a datagram connection.
+//
+// A client of the native profile negotiates it first, within the connect
+// timeout; when that fails, the client returned is closed, and its calls
+// fail with the error (use NewClientContext to see it at once).
 func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 	if opts == nil {
 		opts = &ClientOptions{}
 	}
+	if opts.Profile == ProfileNative {
+		ctx, cancel := context.WithTimeout(context.Background(), p.connectTimeout())
+		defer cancel()
+		local := *opts
+		local.Auth = nil
+		cl, err := NewClientContext(ctx, p, nc, &local)
+		if err != nil {
+			cl = newClient(p, nc, &ClientOptions{Logger: opts.Logger}, nil)
+			cl.conn.e.Close(CloseLocal, err)
+		}
+		return cl
+	}
+	return newClient(p, nc, opts, nil)
+}
+
+// newClient runs a client over nc; for the native profile, whose
+// handshake is done, rest is what was read past the server's preface.
+func newClient(p *Protocol, nc net.Conn, opts *ClientOptions, rest []byte) *Client {
 	q := opts.ReceiveQueue
 	if q <= 0 {
 		q = 256
@@ -199,10 +275,23 @@ func NewClient(p *Protocol, nc net.Conn, opts *ClientOptions) *Client {
 		log = discardLogger
 	}
 	o := engineOptions(p, log, &cl.stats, 0, p.cfg.ConnectTimeout)
+	cl.native = opts.Profile == ProfileNative
+	if cl.native {
+		o.Framing = engine.Native{N: &p.native.layout}
+		cl.streams = make(map[uint32]*call)
+	}
 	cl.conn = newConn(p, nc, o, func(c *Conn) engine.Dispatcher { return (*clientConn)(cl) })
+	cl.conn.native = cl.native
+	if len(rest) > 0 {
+		cl.conn.e.Prime(nil, rest)
+	}
 	cl.udp = cl.conn.e.Datagram()
-	if cl.udp || len(opts.Handlers) > 0 || opts.AlwaysRead || alwaysRead {
+	keepalive := cl.native && opts.Keepalive > 0
+	if cl.udp || len(opts.Handlers) > 0 || opts.AlwaysRead || alwaysRead || keepalive {
 		cl.conn.e.StartReading()
+	}
+	if keepalive {
+		cl.conn.e.Keepalive(opts.Keepalive, cl.sendPing)
 	}
 	return cl
 }
@@ -265,7 +354,7 @@ func (cl *Client) SendBatch(ctx context.Context, outs ...Outgoing) error {
 	b := (*buf)[:0]
 	var err error
 	for _, o := range outs {
-		if b, err = cl.proto.AppendFrame(b, o); err != nil {
+		if b, err = cl.conn.appendOut(b, o); err != nil {
 			return err
 		}
 	}
@@ -283,7 +372,7 @@ func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Co
 	b := (*buf)[:0]
 	var err error
 	for i := range vs {
-		if b, err = cl.proto.AppendFrame(b, Typed(t, c, &vs[i])); err != nil {
+		if b, err = cl.conn.appendOut(b, Typed(t, c, &vs[i])); err != nil {
 			return err
 		}
 	}
@@ -372,13 +461,32 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageT
 	}
 	buf := getBuffer(cl.proto, cl.reqSize.get())
 	defer putBuffer(cl.proto, buf)
-	b, err := cl.proto.AppendFrame((*buf)[:0], out)
+	var id uint32
+	var b []byte
+	var err error
+	if cl.native {
+		if err := cl.goingAway(); err != nil {
+			return nil, err
+		}
+		id = cl.newID()
+		h := wire.NativeHeader{Kind: wire.KindRequest, ID: id}
+		if dl, ok := ctx.Deadline(); ok {
+			// The server's handler gets the caller's remaining time.
+			if h.Timeout = time.Until(dl); h.Timeout <= 0 {
+				return nil, context.DeadlineExceeded
+			}
+		}
+		b, err = cl.proto.appendNative((*buf)[:0], &h, out)
+	} else {
+		b, err = cl.proto.AppendFrame((*buf)[:0], out)
+	}
 	*buf = b
 	if err != nil {
 		return nil, err
 	}
 	cl.reqSize.set(len(b))
 	k := callPool.Get().(*call)
+	k.id = id
 	k.reqType, k.accept, k.err, k.dec, k.dst, k.decErr = out.Type, accept, nil, dec, dst, nil
 	k.state.Store(callWaiting)
 
@@ -417,6 +525,10 @@ func (cl *Client) addCall(k *call) error {
 	if cl.err != nil {
 		return cl.err
 	}
+	if cl.native {
+		cl.streams[k.id] = k
+		return nil
+	}
 	cl.pending = append(cl.pending, k)
 	return nil
 }
@@ -440,8 +552,11 @@ func (cl *Client) wait(ctx context.Context, k *call) (*call, error) {
 			// The read goroutine recycles k when its reply comes (or the
 			// connection ends); over UDP, where it may never come, it is
 			// forgotten now.
-			if cl.udp {
+			switch {
+			case cl.udp:
 				cl.forget(k)
+			case cl.native:
+				cl.abandon(k) // native_client.go
 			}
 			return nil, err
 		}
@@ -572,6 +687,9 @@ func (*clientConn) Begin(*engine.Conn) error { return nil }
 // to their handlers or the Receive queue.
 func (cc *clientConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 	cl := (*Client)(cc)
+	if fr.Kind != 0 {
+		return cl.dispatchNative(fr) // native_client.go
+	}
 	t := MessageType(fr.Type)
 	k, skipped := cl.match(t)
 	for _, s := range skipped {
@@ -657,6 +775,10 @@ func (cc *clientConn) Closed(_ *engine.Conn, _ CloseReason, err error) {
 	cl.err = cerr
 	pending := cl.pending[cl.head:]
 	cl.pending, cl.head = nil, 0
+	for id, k := range cl.streams {
+		pending = append(pending, k)
+		delete(cl.streams, id)
+	}
 	cl.mu.Unlock()
 	for _, k := range pending {
 		cl.fail(k, cerr)

@@ -137,6 +137,8 @@ type Protocol struct {
 
 	codecs cowMap[codecKey, error] // checkCodec's verdicts
 	dense  []typeSlot              // checkCodec's fast path, by type below wire.MaxDenseType
+
+	native native // the native profile's layout and description (native_protocol.go)
 }
 
 // NewProtocol validates cfg, applies the defaults and compiles the framing.
@@ -192,6 +194,7 @@ func NewProtocol(cfg Config) (*Protocol, error) {
 		NotFound:   uint64(cfg.NotFoundType),
 		Shapes:     wire.NewShapes(shapes),
 	}
+	p.initNative()
 	return p, nil
 }
 

@@ -22,9 +22,11 @@ type Conn struct {
 	proto    *Protocol
 	log      *slog.Logger
 	stats    *engine.Counters
-	srv      *Server  // the server of a server connection, or nil
-	datagram bool     // one frame per datagram (a UDP client, or a packet server's peer)
-	sec      *connSec // a server connection's auth and rate-limit state, or nil
+	srv      *Server     // the server of a server connection, or nil
+	datagram bool        // one frame per datagram (a UDP client, or a packet server's peer)
+	sec      *connSec    // a server connection's auth and rate-limit state, or nil
+	native   bool        // the connection speaks the native profile; set by the reader before the first frame
+	nat      *nativeConn // a native server connection's state, or nil
 
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between
@@ -102,7 +104,7 @@ func (c *Conn) Send(ctx context.Context, out Outgoing) error {
 	if err := doneErr(ctx); err != nil {
 		return err
 	}
-	n, err := c.e.Writer().SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.proto.AppendFrame(dst, out) })
+	n, err := c.e.Writer().SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.appendOut(dst, out) })
 	if err != nil {
 		return err
 	}

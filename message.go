@@ -25,6 +25,7 @@ type Message struct {
 	proto    *Protocol
 	replyBuf *[]byte // where a reply is encoded; owned by the dispatcher
 	onReader bool    // handled on its connection's read goroutine (budget: HoldFrame)
+	native   bool    // came in a native frame: encodeNow encodes the payload alone
 }
 
 // IsNotFound reports whether m is the not-found message.
@@ -129,18 +130,9 @@ func (p *Protocol) AppendFrame(dst []byte, o Outgoing) ([]byte, error) {
 	}
 	start := len(dst)
 	dst = p.appendHeader(dst, o.Type, sh.Variable)
-	var err error
-	if o.enc != nil {
-		if err := p.checkCodec(o.Type, o.enc.structure()); err != nil {
-			return dst[:start], err
-		}
-		dst, err = o.enc.appendPayload(dst, o.val)
-	} else {
-		fields, _ := o.val.(map[string]any)
-		dst, err = p.types[o.Type].AppendPayload(dst, fields)
-	}
+	dst, err := p.appendPayload(dst, o)
 	if err != nil {
-		return dst[:start], &wrapError{context: fmt.Sprintf("message type %d", o.Type), err: err}
+		return dst[:start], err
 	}
 	return p.framing.FinishFrame(dst, start, sh.Variable)
 }
@@ -250,6 +242,14 @@ func (preEncoded) structure() *Structure                           { return nil 
 func (m *Message) encodeNow(out Outgoing) (Outgoing, error) {
 	if m.replyBuf == nil {
 		m.replyBuf = new([]byte)
+	}
+	if m.native {
+		buf, err := m.proto.appendPayload((*m.replyBuf)[:0], out)
+		*m.replyBuf = buf
+		if err != nil {
+			return NoReply, err
+		}
+		return Outgoing{Type: out.Type, enc: prePayload{}, val: m.replyBuf, ok: true}, nil
 	}
 	buf, err := m.proto.AppendFrame((*m.replyBuf)[:0], out)
 	*m.replyBuf = buf

@@ -395,3 +395,16 @@ func ExampleProxyProtocol() {
 	go srv.ListenAndServe("10.0.0.5:7700")
 	defer srv.Close()
 }
+
+// TestProxyNative: a native-profile client behind a PROXY header: the
+// server reads the header, then recognises the profile.
+func TestProxyNative(t *testing.T) {
+	checkLeaks(t)
+	p, _, addr := proxyServer(t, nil)
+	for _, h := range [][]byte{v1Header("192.0.2.9:9"), v2Header("192.0.2.9:9")} {
+		cl := proxiedClient(t, p, addr, "", h, &binproto.ClientOptions{Profile: binproto.ProfileNative})
+		if got, err := remoteOf(t, cl); err != nil || got != "192.0.2.9:9" {
+			t.Errorf("server sees %q, %v", got, err)
+		}
+	}
+}

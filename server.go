@@ -56,6 +56,10 @@ type Server struct {
 	// run at once (replies still go out in request order). Zero or one:
 	// handlers of a connection run one at a time, as in the Python package.
 	MaxConcurrentHandlers int
+	// Native configures the native profile, which the server speaks to
+	// clients that open with its preface, on the same port as the
+	// compatible one (see Profile). The zero value serves it.
+	Native NativeOptions
 
 	// Auth, when set, authenticates every TCP and TLS connection before any
 	// handler sees its messages; see Authenticator and SECURITY.md.
@@ -211,11 +215,7 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return err
 	}
-	if err := s.checkAuth(); err != nil { // security.go
-		l.Close()
-		return err
-	}
-	if err := s.checkProxy(); err != nil { // proxy.go
+	if err := s.checkServe(); err != nil {
 		l.Close()
 		return err
 	}
@@ -248,7 +248,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if err := errors.Join(s.checkAuth(), s.checkProxy()); err != nil { // security.go, proxy.go
+	if err := s.checkServe(); err != nil {
 		s.logger().Error("binproto: connection refused", "remote", nc.RemoteAddr(), "err", err)
 		nc.Close()
 		return
@@ -345,6 +345,14 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 	if err != nil {
 		return 0, err
 	}
+	// A native connection gets the message as a native push, encoded once.
+	nb, nerr := s.Protocol.appendNative(nil, &wire.NativeHeader{Kind: wire.KindMessage}, out)
+	frame := func(e *engine.Conn) []byte {
+		if connOf(e).native {
+			return nb
+		}
+		return b
+	}
 	conns := s.conns.Conns()
 	// First every connection with room gets the message at once; only then
 	// does Broadcast wait for those whose queues are full, so one slow
@@ -355,7 +363,11 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 		if !connOf(e).authorized() {
 			continue // not authenticated yet (auth.go)
 		}
-		queued, werr := e.TrySend(b)
+		fb := frame(e)
+		if fb == nil {
+			return sent, nerr
+		}
+		queued, werr := e.TrySend(fb)
 		switch {
 		case werr != nil:
 			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", e.NetConn().RemoteAddr(), werr))
@@ -364,15 +376,16 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 			full = append(full, e)
 			continue
 		}
-		s.stats.Sent(len(b))
+		s.stats.Sent(len(fb))
 		sent++
 	}
 	for _, e := range full {
-		if werr := e.Writer().Send(ctx, b); werr != nil {
+		fb := frame(e)
+		if werr := e.Writer().Send(ctx, fb); werr != nil {
 			errList = append(errList, fmt.Errorf("binproto: broadcast to %v: %w", e.NetConn().RemoteAddr(), werr))
 			continue
 		}
-		s.stats.Sent(len(b))
+		s.stats.Sent(len(fb))
 		sent++
 	}
 	return sent, errors.Join(errList...)
@@ -413,12 +426,40 @@ type serverConn Conn
 func connOf(e *engine.Conn) *Conn { return ConnFrom(e.Context()) }
 
 // Begin implements engine.Dispatcher: authentication begins (auth.go).
+// checkServe refuses to serve with options that cannot work together.
+func (s *Server) checkServe() error {
+	if err := s.checkAuth(); err != nil { // security.go
+		return err
+	}
+	if err := s.checkProxy(); err != nil { // proxy.go
+		return err
+	}
+	return s.checkNative() // native_protocol.go
+}
+
 func (sc *serverConn) Begin(*engine.Conn) error { return (*Conn)(sc).secStart() }
+
+// appendOut appends the frame of a message sent on c in its profile: a
+// native server connection sends it as the reply of the request being
+// authenticated, if any, and as a push otherwise.
+func (c *Conn) appendOut(dst []byte, out Outgoing) ([]byte, error) {
+	if !c.native {
+		return c.proto.AppendFrame(dst, out)
+	}
+	h := wire.NativeHeader{Kind: wire.KindMessage}
+	if c.nat != nil && c.nat.authID != 0 {
+		h = wire.NativeHeader{Kind: wire.KindReply, ID: c.nat.authID}
+	}
+	return c.proto.appendNative(dst, &h, out)
+}
 
 // Dispatch implements engine.Dispatcher.
 func (sc *serverConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 	c := (*Conn)(sc)
 	s := c.srv
+	if fr.Kind != 0 {
+		return s.dispatchNative(c, fr) // native_server.go
+	}
 	if done, err := s.screen(c, fr); done {
 		return err // authentication, rate limits, validators (security.go)
 	}

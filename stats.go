@@ -7,26 +7,30 @@ type CloseReason = engine.Reason
 
 // The reasons a connection closes, as counted in Stats.Closes.
 const (
-	ClosePeer         = engine.ReasonPeer         // the peer closed or reset it
-	CloseLocal        = engine.ReasonLocal        // Close was called on it
-	CloseShutdown     = engine.ReasonShutdown     // the server shut down
-	CloseIdleTimeout  = engine.ReasonIdleTimeout  // no frame began within IdleTimeout
-	CloseReadTimeout  = engine.ReasonReadTimeout  // a frame (or the TLS handshake) was not complete within ReadTimeout
-	CloseReadError    = engine.ReasonReadError    // another read error
-	CloseWriteError   = engine.ReasonWriteError   // a write failed or timed out
-	CloseUnknownType  = engine.ReasonUnknownType  // a frame of an unconfigured type (after NOT_FOUND)
-	CloseTooLarge     = engine.ReasonTooLarge     // a declared payload over MaxPayloadSize
-	CloseChecksum     = engine.ReasonChecksum     // a checksum mismatch
-	CloseMalformed    = engine.ReasonMalformed    // an undecodable frame or TLS record
-	CloseHandlerError = engine.ReasonHandlerError // a handler returned an error
-	CloseHandlerPanic = engine.ReasonHandlerPanic // a handler panicked
-	CloseLimit        = engine.ReasonLimit        // refused: too many connections (in all, or from one IP)
-	CloseAuthFailed   = engine.ReasonAuthFailed   // authentication failed (wrong credentials, a frame out of turn)
-	CloseAuthTimeout  = engine.ReasonAuthTimeout  // not authenticated within Server.AuthTimeout
-	CloseAuthLimit    = engine.ReasonAuthLimit    // over Server.MaxPreAuthBytes before authenticating
-	CloseRateLimit    = engine.ReasonRateLimit    // over a rate limit, with RateLimit.OnExceed closing
-	CloseInvalid      = engine.ReasonInvalid      // a message rejected by its validator, with OnInvalid closing
-	CloseProxyHeader  = engine.ReasonProxyHeader  // a PROXY protocol header missing, malformed or from an untrusted source (Server.ProxyProtocol)
+	ClosePeer           = engine.ReasonPeer         // the peer closed or reset it
+	CloseLocal          = engine.ReasonLocal        // Close was called on it
+	CloseShutdown       = engine.ReasonShutdown     // the server shut down
+	CloseIdleTimeout    = engine.ReasonIdleTimeout  // no frame began within IdleTimeout
+	CloseReadTimeout    = engine.ReasonReadTimeout  // a frame (or the TLS handshake) was not complete within ReadTimeout
+	CloseReadError      = engine.ReasonReadError    // another read error
+	CloseWriteError     = engine.ReasonWriteError   // a write failed or timed out
+	CloseUnknownType    = engine.ReasonUnknownType  // a frame of an unconfigured type (after NOT_FOUND)
+	CloseTooLarge       = engine.ReasonTooLarge     // a declared payload over MaxPayloadSize
+	CloseChecksum       = engine.ReasonChecksum     // a checksum mismatch
+	CloseMalformed      = engine.ReasonMalformed    // an undecodable frame or TLS record
+	CloseHandlerError   = engine.ReasonHandlerError // a handler returned an error
+	CloseHandlerPanic   = engine.ReasonHandlerPanic // a handler panicked
+	CloseLimit          = engine.ReasonLimit        // refused: too many connections (in all, or from one IP)
+	CloseAuthFailed     = engine.ReasonAuthFailed   // authentication failed (wrong credentials, a frame out of turn)
+	CloseAuthTimeout    = engine.ReasonAuthTimeout  // not authenticated within Server.AuthTimeout
+	CloseAuthLimit      = engine.ReasonAuthLimit    // over Server.MaxPreAuthBytes before authenticating
+	CloseRateLimit      = engine.ReasonRateLimit    // over a rate limit, with RateLimit.OnExceed closing
+	CloseInvalid        = engine.ReasonInvalid      // a message rejected by its validator, with OnInvalid closing
+	CloseKeepalive      = engine.ReasonKeepalive    // native: the peer was silent for two keepalive intervals
+	CloseProtocol       = engine.ReasonProtocol     // native: a frame broke the profile's rules (a reused request id, ...)
+	CloseConfigMismatch = engine.ReasonMismatch     // native: the peer's configuration differs
+	CloseMaxAge         = engine.ReasonMaxAge       // native: NativeOptions.MaxConnectionAge and its grace passed
+	CloseProxyHeader    = engine.ReasonProxyHeader  // a PROXY protocol header missing, malformed or from an untrusted source (Server.ProxyProtocol)
 )
 
 // Stats is a snapshot of a server's or client's counters.

@@ -27,7 +27,7 @@ import (
 // same framing hand-written over net.Conn and bufio (rawtcp, the floor), on
 // loopback TCP in one process.
 //
-//	impl:    binproto, rawtcp
+//	impl:    binproto (the compatible profile), native (the native profile), rawtcp
 //	pattern: pingpong1  one client, sequential request/response (time/op = one round trip)
 //	         pingpong64 64 clients, each on its own connection, round trips split among them
 //	         shared64   64 goroutines sharing one binproto client (pipelined on one
@@ -50,7 +50,7 @@ func BenchmarkTransport(b *testing.B) {
 	impls := []struct {
 		name string
 		run  func(b *testing.B, pattern string, m benchMsg)
-	}{{"binproto", benchBinproto}, {"rawtcp", benchRaw}}
+	}{{"binproto", benchCompatible}, {"native", benchNative}, {"rawtcp", benchRaw}}
 	for _, impl := range impls {
 		b.Run(impl.name, func(b *testing.B) {
 			for _, pattern := range []string{"pingpong1", "pingpong64", "shared64", "stream"} {
@@ -121,9 +121,20 @@ func splitN(b *testing.B, n int, fn func(g int) error) {
 
 var benchBufSize = 0
 
-func benchBinproto(b *testing.B, pattern string, m benchMsg) {
+func benchCompatible(b *testing.B, pattern string, m benchMsg) {
+	benchBinproto(b, pattern, m, binproto.ProfileCompatible)
+}
+
+func benchNative(b *testing.B, pattern string, m benchMsg) {
+	benchBinproto(b, pattern, m, binproto.ProfileNative)
+}
+
+func benchBinproto(b *testing.B, pattern string, m benchMsg, profile binproto.Profile) {
 	p := quickProto(b, func(c *binproto.Config) { c.BufferSize = benchBufSize })
 	srv := &binproto.Server{Protocol: p}
+	if os.Getenv("BENCH_MCH") != "" {
+		srv.MaxConcurrentHandlers = 64
+	}
 	var count atomic.Int64
 	done := make(chan struct{})
 	counted := func() (binproto.Outgoing, error) {
@@ -161,7 +172,7 @@ func benchBinproto(b *testing.B, pattern string, m benchMsg) {
 	}
 	cls := make([]*binproto.Client, clients)
 	for i := range cls {
-		cl, err := binproto.Dial(ctx, p, l.Addr().String(), nil)
+		cl, err := binproto.Dial(ctx, p, l.Addr().String(), &binproto.ClientOptions{Profile: profile})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,9 @@ import (
 // Sentinel errors. Callers branch on them with errors.Is; the errors returned
 // by this package wrap them with detail.
 var (
-	// ErrFormat reports a struct format string binproto does not accept.
+	// ErrFormat reports a struct format string binproto does not accept,
+	// or malformed bytes of the native profile (a frame, a uvarint, meta
+	// entries, a preface or a configuration description).
 	ErrFormat = errors.New("binproto: invalid format")
 	// ErrRange reports a value that does not fit its number format.
 	ErrRange = errors.New("binproto: value out of range")
@@ -24,6 +26,15 @@ var (
 	ErrTrailingBytes = errors.New("binproto: trailing bytes")
 	// ErrLength reports an inner length prefix that runs past its frame.
 	ErrLength = errors.New("binproto: length runs past the frame")
+	// ErrNotNative reports a connection whose first bytes are not the
+	// native profile's preface magic.
+	ErrNotNative = errors.New("binproto: peer does not speak the native profile")
+	// ErrNativeVersion reports a native preface of a version other than
+	// NativeVersion.
+	ErrNativeVersion = errors.New("binproto: unsupported native profile version")
+	// ErrNativeKind reports a native frame of a kind this version does not
+	// define: a protocol error after which the connection closes.
+	ErrNativeKind = errors.New("binproto: unknown native frame kind")
 )
 
 // UnknownTypeError is returned when a frame carries a message type that the

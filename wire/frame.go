@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"time"
 )
 
 // DefaultMaxPayload is the maximum payload size used when a Framing leaves
@@ -85,10 +86,21 @@ func (s *Shapes) Lookup(t uint64) (Shape, bool) {
 }
 
 // Frame is one parsed frame. Payload aliases the buffer it was parsed from.
+//
+// A frame of the compatible framing has Kind 0 and uses only Type, Payload
+// and Len. A native-profile frame (see Native) sets Kind, Flags and ID too;
+// for its ERROR and GOAWAY frames Type holds the Code and Payload the
+// message, and for a PING Payload holds the 8 opaque bytes.
 type Frame struct {
 	Type    uint64 // the message type from the header
 	Payload []byte // the payload, without length prefix or checksum
 	Len     int    // the whole frame's length in bytes, header to checksum
+
+	Kind    Kind          // the native frame kind; 0 for the compatible framing
+	Flags   uint8         // the native frame's flags
+	ID      uint32        // the native frame's request id
+	Timeout time.Duration // REQUEST with FlagDeadline: the caller's remaining time; 0 otherwise
+	Meta    []byte        // REQUEST/MESSAGE with FlagMeta: the meta entries; aliases the read buffer
 }
 
 // Framing is the frame layout of one configuration:
@@ -105,18 +117,25 @@ type Framing struct {
 	Shapes     *Shapes  // the known message types
 }
 
-func (f *Framing) maxPayload() int {
-	if f.MaxPayload <= 0 {
+func (f *Framing) maxPayload() int { return payloadLimit(f.MaxPayload) }
+
+func (f *Framing) checksumSize() int { return checksumSize(f.Checksum) }
+
+// payloadLimit returns the maximum payload size configured as max: max, or
+// DefaultMaxPayload if max <= 0.
+func payloadLimit(max int) int {
+	if max <= 0 {
 		return DefaultMaxPayload
 	}
-	return f.MaxPayload
+	return max
 }
 
-func (f *Framing) checksumSize() int {
-	if f.Checksum == nil {
+// checksumSize returns the trailer size of c, 0 for nil.
+func checksumSize(c Checksum) int {
+	if c == nil {
 		return 0
 	}
-	return f.Checksum.Size()
+	return c.Size()
 }
 
 // Overhead returns the number of bytes a frame of the given shape adds to
@@ -236,47 +255,78 @@ func (f *Framing) frameSize(buf []byte) (typ uint64, payloadAt, n, need int, err
 // mismatch), after which the stream cannot be resynchronised.
 // The frame's payload aliases buf.
 func (f *Framing) ParseFrame(buf []byte) (rest []byte, fr Frame, ok bool, err error) {
-	typ, payloadAt, n, _, err := f.frameSize(buf)
-	if err != nil || n == 0 || len(buf) < n {
+	fr, n, _, err := f.scan(buf)
+	if err != nil || n == 0 {
 		return buf, Frame{}, false, err
 	}
+	return buf[n:], fr, true, nil
+}
+
+// scan parses the frame at the start of buf. n == 0 with a nil error means
+// buf holds only part of it; need is then how many bytes, at least, must be
+// buffered to go on: the header's, then the whole frame's.
+func (f *Framing) scan(buf []byte) (fr Frame, n, need int, err error) {
+	typ, payloadAt, n, need, err := f.frameSize(buf)
+	if err != nil || n == 0 {
+		return Frame{}, 0, need, err
+	}
+	if len(buf) < n {
+		return Frame{}, 0, n, nil
+	}
 	if typ == f.NotFound {
-		return buf[n:], Frame{Type: typ, Len: n}, true, nil
+		return Frame{Type: typ, Len: n}, n, 0, nil
 	}
 	end := n - f.checksumSize()
 	if err := f.verify(buf[:end], buf[end:n]); err != nil {
-		return buf, Frame{}, false, err
+		return Frame{}, 0, 0, err
 	}
-	return buf[n:], Frame{Type: typ, Payload: buf[payloadAt:end:end], Len: n}, true, nil
+	return Frame{Type: typ, Payload: buf[payloadAt:end:end], Len: n}, n, 0, nil
 }
 
 // ParseExact parses buf as exactly one frame (a UDP datagram, say). Missing
 // bytes are ErrTruncated and extra bytes ErrTrailingBytes.
 func (f *Framing) ParseExact(buf []byte) (Frame, error) {
-	rest, fr, ok, err := f.ParseFrame(buf)
+	return parseExact(f, buf)
+}
+
+// layout is a frame layout: the compatible *Framing or the native *Native.
+type layout interface {
+	// scan parses the frame at the start of buf: see Framing.scan.
+	scan(buf []byte) (fr Frame, n, need int, err error)
+}
+
+// parseExact parses buf as exactly one frame of layout l.
+func parseExact(l layout, buf []byte) (Frame, error) {
+	fr, n, _, err := l.scan(buf)
 	switch {
 	case err != nil:
 		return Frame{}, err
-	case !ok:
+	case n == 0:
 		return Frame{}, fmt.Errorf("%w: %d bytes do not make a whole frame", ErrTruncated, len(buf))
-	case len(rest) != 0:
-		return Frame{}, fmt.Errorf("%w: %d bytes after the frame", ErrTrailingBytes, len(rest))
+	case n != len(buf):
+		return Frame{}, fmt.Errorf("%w: %d bytes after the frame", ErrTrailingBytes, len(buf)-n)
 	}
 	return fr, nil
 }
 
 func (f *Framing) verify(frame, sum []byte) error {
-	if f.Checksum == nil {
+	return verifyChecksum(f.Checksum, frame, sum)
+}
+
+// verifyChecksum checks that sum is the checksum c computes over frame; a
+// nil c accepts anything.
+func verifyChecksum(c Checksum, frame, sum []byte) error {
+	if c == nil {
 		return nil
 	}
-	if c, ok := f.Checksum.(crc32Checksum); ok {
+	if c, ok := c.(crc32Checksum); ok {
 		// The common case, without the allocation an interface call costs.
 		if len(sum) == 4 && binary.BigEndian.Uint32(sum) == crc32.Checksum(frame, c.table) {
 			return nil
 		}
 	}
 	var scratch [16]byte
-	want := f.Checksum.Append(scratch[:0], frame)
+	want := c.Append(scratch[:0], frame)
 	if !bytes.Equal(want, sum) {
 		return fmt.Errorf("%w: got %x, computed %x", ErrChecksum, sum, want)
 	}

@@ -8,9 +8,11 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // TestFrameReaderReusesLargeBuffers: back-to-back 1 MiB frames reuse the
@@ -41,36 +43,84 @@ func TestFrameReaderReusesLargeBuffers(t *testing.T) {
 }
 
 // Frames of any size up to MaxPayload, 64 KiB payloads (frames just over
-// 64 KiB) included, are read without allocating once the pool is warm.
+// 64 KiB) included, are read without allocating once the pool is warm, in
+// either layout.
 func TestFrameReaderZeroAllocs(t *testing.T) {
 	f := growthFraming()
 	f.MaxPayload = 4 << 20
-	for _, size := range []int{0, 100, 4000, 60 << 10, 64 << 10, 64<<10 + 1, 200 << 10, 1 << 20, 4 << 20} {
-		frame, err := f.AppendFrame(nil, 2, bytes.Repeat([]byte{7}, size))
+	n := &Native{Checksum: CRC32, MaxPayload: 4 << 20}
+	layouts := []struct {
+		name  string
+		frame func(payload []byte) ([]byte, error)
+		open  func(r io.Reader) *FrameReader
+	}{
+		{"compatible", func(p []byte) ([]byte, error) { return f.AppendFrame(nil, 2, p) },
+			func(r io.Reader) *FrameReader { return NewFrameReader(r, f, 0) }},
+		{"native", func(p []byte) ([]byte, error) {
+			return n.AppendFrame(nil, &NativeHeader{Kind: KindRequest, ID: 1, Type: 2, Timeout: time.Second}, p)
+		}, func(r io.Reader) *FrameReader { return NewNativeReader(r, n, 0) }},
+	}
+	for _, l := range layouts {
+		for _, size := range []int{0, 100, 4000, 60 << 10, 64 << 10, 64<<10 + 1, 200 << 10, 1 << 20, 4 << 20} {
+			frame, err := l.frame(bytes.Repeat([]byte{7}, size))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, chunk := range []int{16 << 10, 64 << 10, 1 << 30} {
+				fr := l.open(&loopReader{data: frame, chunk: chunk})
+				var bad error
+				read := func() {
+					got, err := fr.ReadFrame()
+					if err == nil && len(got.Payload) != size {
+						err = fmt.Errorf("payload of %d bytes", len(got.Payload))
+					}
+					if err != nil {
+						bad = err
+					}
+				}
+				read() // warms the pool
+				read()
+				if allocs := testing.AllocsPerRun(20, read); allocs != 0 {
+					t.Errorf("%s: %d-byte payloads in reads of %d: %v allocations per frame, want 0", l.name, size, chunk, allocs)
+				}
+				if bad != nil {
+					t.Fatalf("%s: %d-byte payloads: %v", l.name, size, bad)
+				}
+			}
+		}
+	}
+}
+
+// Appending and parsing native frames of every kind allocates nothing.
+func TestNativeAppendParseZeroAllocs(t *testing.T) {
+	n := &Native{Checksum: CRC32}
+	meta := AppendMeta(nil, "traceparent", "00-01-02-01")
+	h := NativeHeader{Kind: KindRequest, ID: 1, Type: 300, Timeout: time.Second, Meta: meta}
+	payload := make([]byte, 100)
+	buf := make([]byte, 0, 4096)
+	var bad error
+	run := func() {
+		b, err := n.AppendFrame(buf[:0], &h, payload)
+		b = n.AppendError(b, 1, CodeInternal, false, "boom")
+		b = n.AppendPing(b, [8]byte{}, true)
+		b = n.AppendGoAway(b, 1, CodeUnavailable, "bye")
+		b = n.AppendCancel(b, 1)
+		for err == nil && len(b) > 0 {
+			var ok bool
+			b, _, ok, err = n.ParseFrame(b)
+			if !ok && err == nil {
+				err = fmt.Errorf("frame cut")
+			}
+		}
 		if err != nil {
-			t.Fatal(err)
+			bad = err
 		}
-		for _, chunk := range []int{16 << 10, 64 << 10, 1 << 30} {
-			fr := NewFrameReader(&loopReader{data: frame, chunk: chunk}, f, 0)
-			var bad error
-			read := func() {
-				got, err := fr.ReadFrame()
-				if err == nil && len(got.Payload) != size {
-					err = fmt.Errorf("payload of %d bytes", len(got.Payload))
-				}
-				if err != nil {
-					bad = err
-				}
-			}
-			read() // warms the pool
-			read()
-			if n := testing.AllocsPerRun(20, read); n != 0 {
-				t.Errorf("%d-byte payloads in reads of %d: %v allocations per frame, want 0", size, chunk, n)
-			}
-			if bad != nil {
-				t.Fatalf("%d-byte payloads: %v", size, bad)
-			}
-		}
+	}
+	if allocs := testing.AllocsPerRun(100, run); allocs != 0 {
+		t.Errorf("%v allocations, want 0", allocs)
+	}
+	if bad != nil {
+		t.Fatal(bad)
 	}
 }
 

@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // loopReader serves data over and over, at most chunk bytes per Read, as a
@@ -43,5 +44,47 @@ func BenchmarkFrameReader(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkNativeReader reads a stream of native REQUEST frames (deadline,
+// CRC-32) of one payload size, as BenchmarkFrameReader does the compatible
+// ones.
+func BenchmarkNativeReader(b *testing.B) {
+	n := &Native{Checksum: CRC32, MaxPayload: 4 << 20}
+	for _, size := range []int{16, 1 << 10, 64 << 10, 1 << 20} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			frame, err := n.AppendFrame(nil, &NativeHeader{Kind: KindRequest, ID: 1, Type: 2, Timeout: time.Second}, make([]byte, size))
+			if err != nil {
+				b.Fatal(err)
+			}
+			fr := NewNativeReader(&loopReader{data: frame, chunk: 64 << 10}, n, 0)
+			b.SetBytes(int64(len(frame)))
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := fr.ReadFrame(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNativeAppendParse appends a small REQUEST frame with a deadline
+// and parses it back.
+func BenchmarkNativeAppendParse(b *testing.B) {
+	n := &Native{}
+	h := NativeHeader{Kind: KindRequest, ID: 1, Type: 2, Timeout: time.Second}
+	payload := make([]byte, 16)
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for range b.N {
+		out, err := n.AppendFrame(buf[:0], &h, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, ok, err := n.ParseFrame(out); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
 	}
 }

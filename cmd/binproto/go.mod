@@ -37,6 +37,9 @@ require (
 	golang.org/x/text v0.28.0 // indirect
 )
 
-require github.com/binproto/binproto v0.0.0
+require (
+	github.com/binproto/binproto v0.0.0
+	go.yaml.in/yaml/v3 v3.0.6
+)
 
 replace github.com/binproto/binproto => ../..

@@ -86,8 +86,12 @@ type Conn struct {
 	finishOnce sync.Once
 	group      *Group // the server's connections, or nil
 
-	ordered  ordered      // handlers started by Go
-	inFlight atomic.Int32 // handlers of Go whose replies are not yet handed to the writer
+	ordered   ordered       // handlers started by Go
+	inFlight  atomic.Int32  // handlers of Go and Spawn whose replies are not yet handed to the writer
+	streams   atomic.Int32  // tasks of Spawn running
+	tasks     chan Task     // Spawn's hand-off to idle workers; made by the reader at the first Spawn
+	reads     atomic.Uint64 // reads that returned bytes (Keepalive)
+	drainOnce sync.Once
 
 	// The read token (direct.go): whoever holds it (sends into it) reads.
 	tok    chan struct{}
@@ -124,11 +128,7 @@ func NewConn(base context.Context, nc net.Conn, opts *Options, d Dispatcher) *Co
 		if !opts.NoFastPath {
 			r = conn.NewBurstReader(r) // fewer read calls for streams of frames
 		}
-		var reserve func(int) error
-		if opts.Budget != nil {
-			reserve = c.reserve
-		}
-		c.rd = opts.Framing.NewReader(r, opts.BufferSize, reserve)
+		c.rd = opts.Framing.NewReader(r, opts.BufferSize, c.reserveFunc())
 	}
 	return c
 }
@@ -343,8 +343,13 @@ func (c *Conn) Unlimit(maxPayload int) {
 // deadline before each read and counts reads against the budget.
 type connReader struct{ c *Conn }
 
-func (r connReader) Read(p []byte) (int, error) {
-	c := r.c
+func (r connReader) Read(p []byte) (int, error) { return r.c.readRaw(p, r.c.rd.Buffered() > 0) }
+
+// readRaw reads into p under the deadline of the read about to be made
+// (partial: part of a frame is at hand), counting what it reads against the
+// budget of LimitReads and telling the dispatcher of it. Called by the
+// reader.
+func (c *Conn) readRaw(p []byte, partial bool) (int, error) {
 	if c.limited {
 		if c.budget <= 0 {
 			return 0, &CloseError{Reason: ReasonAuthLimit, Err: c.overrun}
@@ -353,8 +358,11 @@ func (r connReader) Read(p []byte) (int, error) {
 			p = p[:c.budget]
 		}
 	}
-	c.dl.beforeRead(c.rd.Buffered() > 0)
+	c.dl.beforeRead(partial)
 	n, err := c.nc.Read(p)
+	if n > 0 {
+		c.reads.Add(1)
+	}
 	if c.limited {
 		c.budget -= n
 	}
@@ -378,7 +386,23 @@ func (c *Conn) TrySend(frame []byte) (bool, error) {
 // Drain makes the connection stop reading within drainGrace, finish its
 // handlers, write their replies and close (as Group.Shutdown does for
 // each of its connections).
-func (c *Conn) Drain() { c.dl.drain() }
+func (c *Conn) Drain() {
+	c.drainOnce.Do(func() {
+		if d, ok := c.d.(Drainer); ok {
+			d.Draining(c)
+		}
+	})
+	c.dl.drain()
+}
+
+// Drainer is implemented by a Dispatcher that must act when its
+// connection begins to drain (Drain, Group.Shutdown): the native profile
+// sends its goaway frame.
+type Drainer interface {
+	// Draining is called once, on the goroutine that drains, before reading
+	// stops.
+	Draining(c *Conn)
+}
 
 // lingerTime and lingerBytes bound how long a connection closing on its own
 // initiative waits for the peer to read what was written and close its
@@ -425,6 +449,15 @@ func (c *Conn) Reply(ctx context.Context, frame []byte) error {
 		return c.w.Send(ctx, frame)
 	}
 	return c.w.Write(ctx, frame)
+}
+
+// reserveFunc returns the reserve hook of the connection's frame readers:
+// nil without a budget.
+func (c *Conn) reserveFunc() func(int) error {
+	if c.opts.Budget == nil {
+		return nil
+	}
+	return c.reserve
 }
 
 // frameReserve is how many times its length (beyond the allowance) a large

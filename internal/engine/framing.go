@@ -7,8 +7,8 @@ import (
 )
 
 // Framing is a wire profile: how a byte stream or a datagram becomes
-// frames. Compatible is the Python package's framing; the native profile
-// will be a second implementation.
+// frames. Compatible is the Python package's framing, Native the native
+// profile's.
 type Framing interface {
 	// NewReader returns a reader of the frames of a stream, with a read
 	// buffer of bufSize bytes to begin with. reserve, if not nil, is called
@@ -30,6 +30,9 @@ type FrameReader interface {
 	// SetMaxPayload lowers or restores the largest payload accepted (a
 	// connection that has not authenticated yet gets a lower one).
 	SetMaxPayload(n int)
+	// Prime places b, bytes read from the stream before the reader took it
+	// over, at the start of its buffer, as if the reader had read them.
+	Prime(b []byte)
 	// Release gives the read buffer back to its pool when nothing is
 	// buffered (or reading failed).
 	Release() bool

@@ -163,7 +163,7 @@ func (g *Group) Shutdown(ctx context.Context, reason Reason, err error) error {
 	for {
 		// Repeated: a connection registered meanwhile drains too.
 		for _, c := range g.Conns() {
-			c.dl.drain()
+			c.Drain()
 		}
 		select {
 		case <-done:

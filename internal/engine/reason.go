@@ -16,26 +16,30 @@ type Reason string
 
 // The reasons a connection closes.
 const (
-	ReasonPeer         Reason = "peer"          // the peer closed or reset it
-	ReasonLocal        Reason = "local"         // Close was called on it
-	ReasonShutdown     Reason = "shutdown"      // the server shut down
-	ReasonIdleTimeout  Reason = "idle_timeout"  // no frame began within the idle timeout
-	ReasonReadTimeout  Reason = "read_timeout"  // a frame was not complete within the read timeout
-	ReasonReadError    Reason = "read_error"    // another read error
-	ReasonWriteError   Reason = "write_error"   // a write failed or timed out
-	ReasonUnknownType  Reason = "unknown_type"  // a frame of an unconfigured type
-	ReasonTooLarge     Reason = "too_large"     // a declared payload over the maximum
-	ReasonChecksum     Reason = "checksum"      // a checksum mismatch
-	ReasonMalformed    Reason = "malformed"     // an undecodable frame or TLS record
-	ReasonHandlerError Reason = "handler_error" // a handler returned an error
-	ReasonHandlerPanic Reason = "handler_panic" // a handler panicked
-	ReasonLimit        Reason = "limit"         // refused: too many connections
-	ReasonAuthFailed   Reason = "auth_failed"   // authentication failed
-	ReasonAuthTimeout  Reason = "auth_timeout"  // not authenticated in time
-	ReasonAuthLimit    Reason = "auth_limit"    // too many bytes before authenticating
-	ReasonRateLimit    Reason = "rate_limit"    // over a rate limit
-	ReasonInvalid      Reason = "invalid"       // a message rejected by its validator
-	ReasonProxyHeader  Reason = "proxy_header"  // a PROXY protocol header missing, malformed or from an untrusted source
+	ReasonPeer         Reason = "peer"            // the peer closed or reset it
+	ReasonLocal        Reason = "local"           // Close was called on it
+	ReasonShutdown     Reason = "shutdown"        // the server shut down
+	ReasonIdleTimeout  Reason = "idle_timeout"    // no frame began within the idle timeout
+	ReasonReadTimeout  Reason = "read_timeout"    // a frame was not complete within the read timeout
+	ReasonReadError    Reason = "read_error"      // another read error
+	ReasonWriteError   Reason = "write_error"     // a write failed or timed out
+	ReasonUnknownType  Reason = "unknown_type"    // a frame of an unconfigured type
+	ReasonTooLarge     Reason = "too_large"       // a declared payload over the maximum
+	ReasonChecksum     Reason = "checksum"        // a checksum mismatch
+	ReasonMalformed    Reason = "malformed"       // an undecodable frame or TLS record
+	ReasonHandlerError Reason = "handler_error"   // a handler returned an error
+	ReasonHandlerPanic Reason = "handler_panic"   // a handler panicked
+	ReasonLimit        Reason = "limit"           // refused: too many connections
+	ReasonAuthFailed   Reason = "auth_failed"     // authentication failed
+	ReasonAuthTimeout  Reason = "auth_timeout"    // not authenticated in time
+	ReasonAuthLimit    Reason = "auth_limit"      // too many bytes before authenticating
+	ReasonRateLimit    Reason = "rate_limit"      // over a rate limit
+	ReasonInvalid      Reason = "invalid"         // a message rejected by its validator
+	ReasonKeepalive    Reason = "keepalive"       // the peer answered no ping for two keepalive intervals
+	ReasonProtocol     Reason = "protocol"        // a native frame that breaks the profile's rules
+	ReasonMismatch     Reason = "config_mismatch" // a native peer with another configuration
+	ReasonMaxAge       Reason = "max_age"         // MaxConnectionAge reached, drained
+	ReasonProxyHeader  Reason = "proxy_header"    // a PROXY protocol header missing, malformed or from an untrusted source
 )
 
 // Reasons lists every Reason, in the order Counters counts them.
@@ -44,6 +48,7 @@ var Reasons = [...]Reason{
 	ReasonWriteError, ReasonUnknownType, ReasonTooLarge, ReasonChecksum, ReasonMalformed,
 	ReasonHandlerError, ReasonHandlerPanic, ReasonLimit,
 	ReasonAuthFailed, ReasonAuthTimeout, ReasonAuthLimit, ReasonRateLimit, ReasonInvalid,
+	ReasonKeepalive, ReasonProtocol, ReasonMismatch, ReasonMaxAge,
 	ReasonProxyHeader,
 }
 

@@ -35,6 +35,8 @@ type benchFlags struct {
 	targets                 []string
 	targetsSet, baselineSet bool
 
+	schemaFlags // --schema, --type, --var-len
+
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
 }
@@ -89,6 +91,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
 	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
+	bf.schemaFlags.add(cmd)
 	return cmd
 }
 
@@ -96,6 +99,9 @@ func newBenchCmd(w wiring) *cobra.Command {
 func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 	opts, err := bf.options()
 	if err != nil {
+		return err
+	}
+	if err := bf.schemaFlags.apply(&opts); err != nil {
 		return err
 	}
 	var prev *report.Results
@@ -208,7 +214,7 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token}))
+		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token, schema: bf.schema}))
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {
@@ -221,7 +227,7 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--baseline: unknown baseline %q (choose %s or none)", base, strings.Join(names(bf.baselines), ", "))
 		}
-		targets = append(targets, b.build(endpoint{addr: bf.baselineAddr}))
+		targets = append(targets, b.build(endpoint{addr: bf.baselineAddr, schema: bf.schema}))
 	} else if bf.baselineAddr != "" {
 		return nil, nil, usagef("--baseline-addr given with --baseline none")
 	}

@@ -2,12 +2,19 @@
 // commands, shared by cmd/binproto and examples/basic_client --benchmark.
 //
 //	binproto bench [--all|--fixed|--variable|--realistic] [flags]
-//	binproto serve [--addr HOST:PORT] [--tls-cert F --tls-key F] [--checksum] [--udp]
+//	binproto serve [--addr HOST:PORT] [--tls-cert F --tls-key F] [--checksum] [--udp] [--schema FILE]
+//	binproto gen go|python SCHEMA [--out ...]
+//	binproto schema check SCHEMA | schema diff OLD NEW
+//	binproto call --schema FILE --type NAME (--json OBJECT | --field NAME=VALUE...) [--addr HOST:PORT]
+//	binproto decode --schema FILE [--hex] [CAPTURE]
 //
 // bench runs the benchmark suite on the binproto target and the HTTP/JSON
 // baseline, prints summary tables and writes results.json, PNG plots and
 // report.md to --out. serve runs a binproto server for benchmarks from
-// another process.
+// another process (with --schema, any protocol of a schema file, echoed).
+// gen, schema, call and decode work from a schema file (package
+// internal/schemafile): generated Go and Python code, compatibility checks,
+// one message from the shell, captures as JSON lines.
 //
 // # Adding a target
 //

@@ -69,6 +69,7 @@ func newRootCmd(w wiring, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newBenchCmd(w), newServeCmd(w.serve), newAttackCmd(w.attack))
+	root.AddCommand(newGenCmd(), newSchemaCmd(), newCallCmd(), newDecodeCmd())
 	return root
 }
 

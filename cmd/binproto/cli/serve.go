@@ -35,6 +35,7 @@ func defaultServeConfig() binprototarget.ServeConfig {
 // serve.
 func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writer) error) *cobra.Command {
 	cfg := defaultServeConfig()
+	var schemaFile string // --schema
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a binproto server (for `bench --addr` from elsewhere)",
@@ -74,6 +75,9 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 			if err := cfg.Check(); err != nil {
 				return usageError{err}
 			}
+			if err := loadServeSchema(cmd, &cfg, schemaFile); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), cfg, cmd.OutOrStdout())
 		},
 	}
@@ -84,6 +88,9 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 	f.BoolVar(&cfg.Checksum, "checksum", false, "check a checksum on every message")
 	f.BoolVar(&cfg.UDP, "udp", false, "serve over UDP instead of TCP")
 	addLimitFlags(cmd, &cfg)
+	f.StringVar(&schemaFile, "schema", "", "serve the protocol of the schema `FILE`, echoing every type, instead of the benchmark protocol (for `bench --schema`, `call`, and the Python package's clients)")
+	f.DurationVar(&cfg.MaxConnAge, "max-connection-age", 0, "drain native-profile connections this old (±10%): a goaway, then the close once their requests are done, so that clients reconnect and a balancer rebalances them (0: never)")
+	f.DurationVar(&cfg.MaxConnAgeGrace, "max-connection-age-grace", 0, "how long a connection past --max-connection-age may finish its requests (0: the library's default, 10s)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", cfg.ProxyProtocol, "PROXY protocol (v1 and v2, as HAProxy's send-proxy-v2 sends it): off, required (every connection), or trusted=CIDR[,CIDR...] (required from those networks; other clients connect directly and may not send one)")
 	f.StringVar(&cfg.Token, "token", "", fmt.Sprintf("require token authentication with `TOKEN` (at least %d bytes; message types 100/101); off by default", binprototarget.MinTokenLen))
 	return cmd

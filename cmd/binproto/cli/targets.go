@@ -6,6 +6,7 @@ import (
 
 	"github.com/binproto/binproto/cmd/binproto/internal/attack"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/binprototarget"
 	"github.com/binproto/binproto/cmd/binproto/internal/target/httpjson"
 )
@@ -40,6 +41,8 @@ type endpoint struct {
 	// token authenticates to a running binproto server (`serve --token`);
 	// other targets ignore it.
 	token string
+	// schema, when set, is the protocol of `bench --schema`.
+	schema *schemafile.Schema
 }
 
 // defaultWiring returns binproto measured against the HTTP/JSON baseline,
@@ -47,10 +50,10 @@ type endpoint struct {
 func defaultWiring() wiring {
 	return wiring{
 		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
-			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token})
+			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token, Schema: ep.schema})
 		}}},
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
-			return httpjson.New(httpjson.Config{Addr: ep.addr})
+			return httpjson.New(httpjson.Config{Addr: ep.addr, Schema: ep.schema})
 		}}},
 		serve:  binprototarget.Serve,
 		attack: attack.Run,

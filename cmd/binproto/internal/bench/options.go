@@ -62,6 +62,8 @@ type Options struct {
 	SampleInterval time.Duration
 	// Progress chooses the progress display.
 	Progress ProgressMode
+	// Schema is the workload of report.KindSchema (bench --schema).
+	Schema *SchemaWorkload
 }
 
 // DefaultOptions returns the settings of `binproto bench --all`: about
@@ -97,7 +99,7 @@ func (o *Options) Validate() error {
 		return errors.New("no benchmark selected (use --all, --fixed, --variable or --realistic)")
 	}
 	for _, k := range o.Kinds {
-		if !slices.Contains([]string{report.KindFixed, report.KindVariable, report.KindRealistic}, k) {
+		if !slices.Contains([]string{report.KindFixed, report.KindVariable, report.KindRealistic, report.KindSchema}, k) {
 			return fmt.Errorf("unknown benchmark kind %q", k)
 		}
 	}
@@ -125,6 +127,9 @@ func (o *Options) Validate() error {
 	}
 	if int64(o.Clients)*int64(o.MaxSize) > maxRealisticBuffers {
 		return fmt.Errorf("clients × max size must not exceed %d MiB", maxRealisticBuffers>>20)
+	}
+	if slices.Contains(o.Kinds, report.KindSchema) && o.Schema == nil {
+		return errors.New("schema benchmark needs a schema workload")
 	}
 	if slices.Contains(o.Kinds, report.KindVariable) && len(o.Sizes) == 0 {
 		return errors.New("variable benchmark needs at least one size")

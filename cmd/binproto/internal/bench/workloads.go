@@ -61,6 +61,8 @@ func plan(o *Options) []workload {
 			}
 		case report.KindRealistic:
 			ws = append(ws, workload{info: benchInfo("realistic/mixed", k, report.ModeMixed, 0, o.Clients), run: runRealistic})
+		case report.KindSchema:
+			ws = append(ws, schemaWorkload(o.Schema))
 		}
 	}
 	return ws

@@ -16,6 +16,7 @@ const (
 	KindFixed     = "fixed"
 	KindVariable  = "variable"
 	KindRealistic = "realistic"
+	KindSchema    = "schema" // one type of a schema file (bench --schema)
 )
 
 // Benchmark modes, the values of Benchmark.Mode.

@@ -92,7 +92,7 @@ func validateConfig(c *Config) error {
 		return errors.New("kinds is empty")
 	}
 	for _, k := range c.Kinds {
-		if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic}, k) {
+		if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic, KindSchema}, k) {
 			return fmt.Errorf("unknown kind %q", k)
 		}
 	}
@@ -130,7 +130,7 @@ func validateBenchmark(b *Benchmark, targets map[string]bool, rounds int) error 
 	if b.ID == "" {
 		return errors.New("empty id")
 	}
-	if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic}, b.Kind) {
+	if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic, KindSchema}, b.Kind) {
 		return fmt.Errorf("unknown kind %q", b.Kind)
 	}
 	if !slices.Contains([]string{ModeRequestResponse, ModeStream, ModeMixed}, b.Mode) {

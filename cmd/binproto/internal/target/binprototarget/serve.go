@@ -11,9 +11,11 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 )
 
 // ServeConfig holds the settings of `binproto serve`.
@@ -46,10 +48,20 @@ type ServeConfig struct {
 	// Token, when set, makes the server require token authentication
 	// (binproto.TokenAuth with AuthTypes) with this token.
 	Token string
+	// Schema, when set, is the protocol served instead of the benchmark
+	// one, every type echoed (`binproto serve --schema`): MaxPayload zero
+	// then takes the schema's max_payload, and Checksum forces CRC-32
+	// whatever the schema says.
+	Schema *schemafile.Schema
 	// ProxyProtocol is Server.ProxyProtocol, as ParseProxyProtocol reads
 	// it ("" or "off": off): the PROXY header a balancer in front sends.
 	// TCP only.
 	ProxyProtocol string
+	// MaxConnAge and MaxConnAgeGrace are Server.Native.MaxConnectionAge
+	// and MaxConnectionAgeGrace (zero: no age limit; the library's grace):
+	// native-profile connections are drained at that age, so that clients
+	// reconnect and a balancer in front can rebalance them.
+	MaxConnAge, MaxConnAgeGrace time.Duration
 }
 
 // MinTokenLen is the shortest token ServeConfig.Token accepts.
@@ -64,6 +76,8 @@ func (cfg *ServeConfig) Check() error {
 		return errors.New("token authentication needs TCP: it cannot be combined with UDP")
 	case cfg.ProxyProtocol != "" && cfg.ProxyProtocol != "off" && cfg.UDP:
 		return errors.New("the PROXY protocol needs TCP: it cannot be combined with UDP")
+	case cfg.MaxConnAge < 0 || cfg.MaxConnAgeGrace < 0:
+		return errors.New("the connection age and its grace must not be negative (0: no limit, the default grace)")
 	case cfg.MaxConnsPerIP < 0:
 		return fmt.Errorf("connections per IP must not be negative (0: unbounded), got %d", cfg.MaxConnsPerIP)
 	case cfg.MaxPayload < 0:
@@ -83,15 +97,10 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	maxPayload := cfg.MaxPayload
-	if maxPayload == 0 {
-		maxPayload = DefaultServeMaxPayload()
-	}
-	p, err := NewProtocol(ProtocolOptions{Checksum: cfg.Checksum, UDP: cfg.UDP, MaxPayload: maxPayload, IdleTimeout: cfg.IdleTimeout})
+	srv, err := cfg.server()
 	if err != nil {
 		return err
 	}
-	srv := NewServer(p)
 	srv.Logger = slog.New(slog.NewTextHandler(out, nil))
 	srv.MaxConnections = cfg.MaxConns
 	srv.MaxBufferedBytes = cfg.MaxBuffered
@@ -103,6 +112,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	if srv.ProxyProtocol, err = ParseProxyProtocol(cfg.ProxyProtocol); err != nil {
 		return err
 	}
+	srv.Native.MaxConnectionAge, srv.Native.MaxConnectionAgeGrace = cfg.MaxConnAge, cfg.MaxConnAgeGrace
 	if cfg.Token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
 	}
@@ -134,7 +144,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		go func() { errc <- srv.Serve(l) }()
 	}
 	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
-	srv.Logger.Info("serving the benchmark protocol", "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token), "proxy_protocol", proxyString(srv.ProxyProtocol))
+	srv.Logger.Info(cfg.serving(), "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token), "proxy_protocol", proxyString(srv.ProxyProtocol))
 	LogLimits(srv.Logger, srv)
 	select {
 	case err := <-errc:
@@ -152,6 +162,43 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// server returns the server Serve runs: the benchmark protocol's, or the
+// echo server of cfg.Schema.
+func (cfg *ServeConfig) server() (*binproto.Server, error) {
+	if cfg.Schema != nil {
+		o := SchemaOptions{Token: cfg.Token != "", UDP: cfg.UDP, MaxPayload: cfg.MaxPayload, IdleTimeout: cfg.IdleTimeout}
+		if cfg.Checksum {
+			o.Checksum = schemafile.ChecksumCRC32
+		}
+		p, err := SchemaProtocol(cfg.Schema, o)
+		if err != nil {
+			return nil, err
+		}
+		return NewSchemaServer(p, cfg.Schema), nil
+	}
+	maxPayload := cfg.MaxPayload
+	if maxPayload == 0 {
+		maxPayload = DefaultServeMaxPayload()
+	}
+	p, err := NewProtocol(ProtocolOptions{Checksum: cfg.Checksum, UDP: cfg.UDP, MaxPayload: maxPayload, IdleTimeout: cfg.IdleTimeout})
+	if err != nil {
+		return nil, err
+	}
+	return NewServer(p), nil
+}
+
+// serving is the message Serve logs once listening.
+func (cfg *ServeConfig) serving() string {
+	if cfg.Schema != nil {
+		sum := cfg.Schema.Checksum
+		if cfg.Checksum {
+			sum = schemafile.ChecksumCRC32
+		}
+		return "serving the protocol of " + cfg.Schema.File + " (checksum " + sum + "), echoing every type (" + strings.Join(cfg.Schema.TypeNames(), ", ") + ")"
+	}
+	return "serving the benchmark protocol"
 }
 
 // logStats logs the server's counters as it stops: what an attack run
@@ -189,6 +236,7 @@ func LogLimits(log *slog.Logger, srv *binproto.Server) {
 		"max_buffered", orDefault(srv.MaxBufferedBytes, binproto.DefaultMaxBufferedBytes),
 		"conn_msg_rate", rateOrOff(rl.ConnMessageRate),
 		"conn_byte_rate", rateOrOff(rl.ConnByteRate),
+		"max_connection_age", durOrNone(srv.Native.MaxConnectionAge),
 	)
 }
 

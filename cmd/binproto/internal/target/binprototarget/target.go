@@ -9,6 +9,7 @@ import (
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -23,12 +24,17 @@ type Config struct {
 	// Token, when set, authenticates every connection to the server at
 	// Addr with it (`binproto serve --token`).
 	Token string
+	// Schema, when set, makes the target speak the schema's protocol (the
+	// server at Addr is then `binproto serve --schema` with the same file)
+	// for `bench --schema`: its clients implement bench.MessageClient.
+	Schema *schemafile.Schema
 }
 
 // Target is the binproto side of every benchmark, as a bench.Target.
 type Target struct {
 	addr   string // Config.Addr; "" starts an embedded server
 	token  string // Config.Token
+	schema *schemafile.Schema
 	proto  *binproto.Protocol
 	srv    *binproto.Server // the embedded server, or nil
 	served chan error       // the embedded server's Serve result
@@ -37,7 +43,7 @@ type Target struct {
 var _ bench.Target = (*Target)(nil)
 
 // New returns a target that is not started yet.
-func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token} }
+func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token, schema: cfg.Schema} }
 
 // options returns the client options of a connection to the server.
 func (t *Target) options() *binproto.ClientOptions {
@@ -54,7 +60,7 @@ func (t *Target) Name() string { return Name }
 // benchmark protocol on a free port of 127.0.0.1; otherwise it checks that
 // the configured server answers a count request, as streams need.
 func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
-	p, err := Protocol(false, false)
+	p, err := t.protocol()
 	if err != nil {
 		return bench.Endpoint{}, err
 	}
@@ -70,7 +76,7 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 	if err != nil {
 		return bench.Endpoint{}, err
 	}
-	t.srv = NewServer(p)
+	t.srv = t.newServer(p)
 	t.served = make(chan error, 1)
 	go func() { t.served <- t.srv.Serve(l) }()
 	t.addr = l.Addr().String()
@@ -87,8 +93,7 @@ func (t *Target) check(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
-	_, err = (&client{cl: cl}).Flush(ctx)
-	return err
+	return t.probe(ctx, &client{cl: cl})
 }
 
 // Dial implements bench.Target: one connection per client.

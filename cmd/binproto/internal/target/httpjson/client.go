@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 )
 
 // client is a bench.Client speaking HTTP/1.1 + JSON over one keep-alive
@@ -24,6 +25,8 @@ type client struct {
 	tr   *http.Transport
 	hc   *http.Client
 	wire atomic.Uint64
+	// schema, when set, is the schema of Request's messages.
+	schema *schemafile.Schema
 }
 
 var _ bench.Client = (*client)(nil)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
+	"github.com/binproto/binproto/cmd/binproto/internal/schemafile"
 )
 
 // DefaultName is the target name of the baseline.
@@ -21,6 +22,9 @@ type Config struct {
 	// Addr is the host:port of an already running server (one serving
 	// Handler); empty means start an embedded server on 127.0.0.1.
 	Addr string
+	// Schema, when set, makes the embedded server echo its messages too
+	// (NewSchemaHandler), and the clients implement bench.MessageClient.
+	Schema *schemafile.Schema
 }
 
 // Target is the HTTP/JSON baseline as a bench.Target.
@@ -29,6 +33,7 @@ type Target struct {
 	addr     string // configured external address, or ""
 	dialAddr string // address clients connect to, set by Start
 	srv      *http.Server
+	schema   *schemafile.Schema
 	errc     chan error
 }
 
@@ -40,7 +45,7 @@ func New(cfg Config) *Target {
 	if name == "" {
 		name = DefaultName
 	}
-	return &Target{name: name, addr: cfg.Addr}
+	return &Target{name: name, addr: cfg.Addr, schema: cfg.Schema}
 }
 
 // Name implements bench.Target.
@@ -65,7 +70,11 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 	if err != nil {
 		return bench.Endpoint{}, err
 	}
-	t.srv = &http.Server{Handler: NewHandler(), ReadHeaderTimeout: 10 * time.Second}
+	h := NewHandler()
+	if t.schema != nil {
+		h = NewSchemaHandler(t.schema)
+	}
+	t.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	t.errc = make(chan error, 1)
 	go func() { t.errc <- t.srv.Serve(ln) }()
 	t.dialAddr = ln.Addr().String()
@@ -77,7 +86,9 @@ func (t *Target) Dial(context.Context) (bench.Client, error) {
 	if t.dialAddr == "" {
 		return nil, errors.New("target not started")
 	}
-	return newClient(t.dialAddr), nil
+	c := newClient(t.dialAddr)
+	c.schema = t.schema
+	return c, nil
 }
 
 // Close implements bench.Target: it shuts the embedded server down.

@@ -1,0 +1,423 @@
+package binproto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/binproto/binproto/internal/engine"
+	"github.com/binproto/binproto/wire"
+)
+
+// nativeConn is the native profile's state of a server connection.
+type nativeConn struct {
+	mu        sync.Mutex
+	streams   map[uint32]*nativeStream // requests being handled, by id
+	lastID    uint32                   // the highest request id accepted
+	goingAway bool                     // a goaway was sent: no request is accepted any more
+	// Owned by the reader.
+	authID uint32     // the request being authenticated: its reply carries this id
+	pings  pingBucket // pings answered
+}
+
+// pingBucket bounds the pings a connection answers: a burst of
+// maxPingBurst, then pingRate a second; one more closes the connection.
+type pingBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+const (
+	maxPingBurst = 16
+	pingRate     = 4.0
+)
+
+func (b *pingBucket) allow(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = maxPingBurst
+	} else {
+		b.tokens = min(maxPingBurst, b.tokens+now.Sub(b.last).Seconds()*pingRate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// features the server's preface announces.
+const nativeFeatures = wire.FeatureDeadlines | wire.FeatureCancel | wire.FeatureKeepalive | wire.FeatureGoAway | wire.FeatureMeta
+
+// negotiate tells a native client from a compatible one by its first
+// bytes and, for a native one, answers its preface (and refuses it, by
+// name, if its configuration differs). speaksFirst says the authenticator
+// is about to send a challenge: the server then waits only briefly for a
+// preface. Called by the reader, from Begin.
+func (c *Conn) negotiate(speaksFirst bool) error {
+	s := c.srv
+	if s.Native.Disable || c.datagram {
+		return nil
+	}
+	var wait time.Duration
+	if speaksFirst {
+		wait = s.Native.sniffWait()
+	}
+	pre, err := c.e.Sniff(wait, engine.Native{N: &c.proto.native.layout})
+	if err != nil || pre == nil {
+		return err
+	}
+	c.native = true
+	c.nat = &nativeConn{streams: make(map[uint32]*nativeStream)}
+	n := &c.proto.native
+	answer := wire.Preface{
+		Version:     1,
+		Role:        wire.RoleServer,
+		Features:    nativeFeatures,
+		MaxStreams:  uint32(s.Native.maxStreams()),
+		Keepalive:   s.Native.Keepalive,
+		Fingerprint: n.fingerprint,
+	}
+	if len(n.text) <= 0xffff {
+		answer.Description = n.text
+	}
+	b, err := wire.AppendPreface(nil, &answer)
+	if err != nil {
+		return engine.Close(CloseMalformed, err)
+	}
+	mismatch := pre.Fingerprint != n.fingerprint
+	if mismatch {
+		b = n.layout.AppendError(b, 0, CodeConfigMismatch, true, "the server's configuration differs from the client's")
+	}
+	if err := c.e.Writer().Write(c.Context(), b); err != nil {
+		return engine.Close(CloseWriteError, err)
+	}
+	c.stats.Sent(len(b))
+	if mismatch {
+		err := fmt.Errorf("binproto: native client with another configuration (fingerprint %x)", pre.Fingerprint[:8])
+		c.logClose(slog.LevelInfo, "binproto: configuration mismatch", CloseConfigMismatch, "remote", c.RemoteAddr(), "err", err)
+		return engine.Close(CloseConfigMismatch, err)
+	}
+	if d := s.Native.Keepalive; d > 0 {
+		c.e.Keepalive(d, c.sendPing)
+	}
+	if age := s.Native.MaxConnectionAge; age > 0 {
+		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(age))
+		time.AfterFunc(age+jitter, func() { c.ageOut() })
+	}
+	return nil
+}
+
+// sendPing sends a ping, unless the outbound queue is full (the peer is
+// then not reading, and the keepalive closes it).
+func (c *Conn) sendPing() {
+	var a [32]byte
+	c.e.TrySend(c.proto.native.layout.AppendPing(a[:0], [8]byte{}, false))
+}
+
+// ageOut drains a connection that reached MaxConnectionAge: a goaway, then
+// the connection closes once its requests are done, or after the grace.
+func (c *Conn) ageOut() {
+	if c.e.Ended() {
+		return
+	}
+	c.goAway("the connection reached its maximum age")
+	c.drainIfIdle()
+	time.AfterFunc(c.srv.Native.grace(), func() {
+		c.e.Close(CloseMaxAge, errors.New("binproto: connection past its maximum age and grace"))
+	})
+}
+
+// goAway sends the goaway frame, once, with the last request id accepted:
+// requests after it are refused, not processed.
+func (c *Conn) goAway(why string) {
+	n := c.nat
+	n.mu.Lock()
+	if n.goingAway {
+		n.mu.Unlock()
+		return
+	}
+	n.goingAway = true
+	last := n.lastID
+	n.mu.Unlock()
+	b := c.proto.native.layout.AppendGoAway(nil, last, CodeUnavailable, why)
+	if err := c.e.Writer().Send(c.Context(), b); err == nil {
+		c.stats.Sent(len(b))
+	}
+}
+
+// drainIfIdle drains a connection that sent its goaway once no request is
+// left.
+func (c *Conn) drainIfIdle() {
+	n := c.nat
+	n.mu.Lock()
+	idle := n.goingAway && len(n.streams) == 0
+	n.mu.Unlock()
+	if idle {
+		c.e.Drain()
+	}
+}
+
+// Draining implements engine.Drainer: a native connection of a server
+// that shuts down says goodbye with a goaway.
+func (sc *serverConn) Draining(*engine.Conn) {
+	c := (*Conn)(sc)
+	if c.native {
+		c.goAway("the server is shutting down")
+	}
+}
+
+// sendError writes an error frame for request id (0: the connection).
+// Called by the reader.
+func (c *Conn) sendError(id uint32, e *Error) {
+	var a [128]byte
+	b := c.proto.native.layout.AppendError(a[:0], id, e.Code, e.NotProcessed, e.Message)
+	if err := c.e.Reply(c.Context(), b); err == nil {
+		c.stats.Sent(len(b))
+	}
+}
+
+// dispatchNative handles a frame of the native profile. Called by the
+// reader.
+func (s *Server) dispatchNative(c *Conn, fr wire.Frame) error {
+	switch fr.Kind {
+	case wire.KindRequest, wire.KindMessage:
+		return s.nativeMessage(c, fr)
+	case wire.KindCancel:
+		c.nat.cancel(fr.ID)
+		return nil
+	case wire.KindPing:
+		if fr.Flags&wire.FlagAck != 0 {
+			return nil // an answer: reading it was the point
+		}
+		if !c.nat.pings.allow(timeNow()) {
+			s.stats.RateLimited.Add(1)
+			return engine.Close(CloseRateLimit, fmt.Errorf("%w: pings from %v", ErrRateLimited, c.RemoteAddr()))
+		}
+		c.e.Touch() // a pinging client is not idle
+		var a [32]byte
+		pong := c.proto.native.layout.AppendPing(a[:0], [8]byte(fr.Payload[:8]), true)
+		if err := c.e.Reply(c.Context(), pong); err != nil {
+			return engine.Close(CloseWriteError, err)
+		}
+		c.stats.Sent(len(pong))
+		return nil
+	case wire.KindGoAway:
+		return nil // the client leaves; it sends no more requests
+	case wire.KindError:
+		// A client answers no request: its error frame can only say that
+		// it gives up on the connection.
+		return engine.Close(CloseProtocol, fmt.Errorf("binproto: the client sent an error frame: %w", &Error{Code: Code(fr.Type), Message: string(fr.Payload)}))
+	}
+	return engine.Close(CloseProtocol, fmt.Errorf("binproto: a client sent a native frame of kind %d", fr.Kind))
+}
+
+// nativeMessage screens and dispatches a request or one-way message.
+func (s *Server) nativeMessage(c *Conn, fr wire.Frame) error {
+	n := c.nat
+	req := fr.Kind == wire.KindRequest
+	if req && fr.ID == 0 {
+		return engine.Close(CloseProtocol, errors.New("binproto: a native request with id 0"))
+	}
+	if c.sec.pendingAuth() {
+		n.authID = fr.ID
+		err := s.authFrame(c, fr)
+		n.authID = 0
+		if err != nil && req {
+			c.sendError(fr.ID, &Error{Code: CodeUnauthenticated, Message: "authentication failed", NotProcessed: true})
+		}
+		return err
+	}
+	t := MessageType(fr.Type)
+	refuse := func(e *Error) error {
+		if req {
+			e.NotProcessed = true
+			c.sendError(fr.ID, e)
+		}
+		return nil
+	}
+	if !s.allowFrame(c, fr.Len) {
+		return refuse(&Error{Code: CodeRateLimited, Message: fmt.Sprintf("message type %d over its rate limit", t)})
+	}
+	if v := s.sec.validators.lookup(t); v != nil {
+		c.msg = Message{Type: t, Payload: fr.Payload, Conn: c, proto: c.proto, native: true}
+		verr := validate(v, &c.msg)
+		c.msg.Payload = nil
+		if verr != nil {
+			s.stats.Invalid.Add(1)
+			return refuse(&Error{Code: CodeInvalid, Message: unprefixed(verr)})
+		}
+	}
+	if t == s.Protocol.cfg.NotFoundType {
+		return nil // a not-found message is never dispatched
+	}
+	h, _ := s.handlers.lookup(t)
+	if h == nil {
+		h = NotFoundHandler
+	}
+	if _, ok := s.Protocol.types[t]; !ok {
+		s.stats.NotFound.Add(1)
+		return refuse(&Error{Code: CodeNotFound, Message: fmt.Sprintf("unknown message type %d", t)})
+	}
+	c.e.Touch()
+	st := &nativeStream{c: c, h: h, id: fr.ID, req: req}
+	st.msg = Message{Type: t, Conn: c, proto: c.proto, native: true}
+	st.ctx.parent = c.Context()
+	if fr.Timeout > 0 {
+		st.ctx.deadline = timeNow().Add(fr.Timeout)
+	}
+	if req {
+		n.mu.Lock()
+		switch {
+		case n.goingAway:
+			n.mu.Unlock()
+			return refuse(&Error{Code: CodeUnavailable, Message: "the server is going away"})
+		case n.streams[fr.ID] != nil:
+			n.mu.Unlock()
+			c.sendError(fr.ID, &Error{Code: CodeProtocol, Message: "request id in use", NotProcessed: true})
+			return engine.Close(CloseProtocol, fmt.Errorf("binproto: request id %d reused while in flight", fr.ID))
+		}
+		n.streams[fr.ID] = st
+		n.lastID = max(n.lastID, fr.ID)
+		n.mu.Unlock()
+	}
+	st.held = c.e.HoldFrame(len(fr.Payload)) // the copy counts against the server's budget
+	st.payload = getBuffer(c.proto, len(fr.Payload))
+	*st.payload = append((*st.payload)[:0], fr.Payload...)
+	if !c.e.Spawn(s.Native.maxStreams(), st) {
+		st.done()
+		return refuse(&Error{Code: CodeUnavailable, Message: fmt.Sprintf("more than %d concurrent requests on the connection", s.Native.maxStreams())})
+	}
+	return nil
+}
+
+// cancel ends the context of request id, if it is still being handled.
+func (n *nativeConn) cancel(id uint32) {
+	n.mu.Lock()
+	st := n.streams[id]
+	n.mu.Unlock()
+	if st != nil {
+		st.ctx.cancel(context.Canceled)
+	}
+}
+
+// nativeStream is one request or one-way message being handled.
+type nativeStream struct {
+	c       *Conn
+	h       Handler
+	id      uint32
+	req     bool
+	ctx     stream
+	msg     Message
+	payload *[]byte
+	held    int64
+}
+
+// Run implements engine.Task: it runs the handler and encodes its reply
+// (or error frame).
+func (st *nativeStream) Run() (*[]byte, error) {
+	c := st.c
+	defer st.done()
+	st.msg.Payload = *st.payload
+	hint := len(*st.payload) + 64       // replies are often the size of their requests
+	scratch := getBuffer(c.proto, hint) // where a typed handler's reply may be encoded early
+	st.msg.replyBuf = scratch
+	out, herr := c.serveNative(&st.ctx, st.h, &st.msg)
+	st.ctx.end()
+	defer putBuffer(c.proto, scratch)
+	reply := getBuffer(c.proto, hint)
+	b := (*reply)[:0]
+	var err error
+	switch {
+	case !st.req:
+		if herr != nil || !out.ok {
+			putBuffer(c.proto, reply)
+			return nil, nil
+		}
+		b, err = c.proto.appendNative(b, &wire.NativeHeader{Kind: wire.KindMessage}, out) // a push
+	case herr != nil:
+		if herr.Code == CodeCanceled && st.ctx.Err() == context.Canceled && c.Context().Err() == nil {
+			putBuffer(c.proto, reply) // the caller gave up: nobody waits for an answer
+			return nil, nil
+		}
+		b = c.proto.native.layout.AppendError(b, st.id, herr.Code, herr.NotProcessed, herr.Message)
+	case !out.ok:
+		b, err = c.proto.native.layout.AppendFrame(b, &wire.NativeHeader{Kind: wire.KindReply, ID: st.id, Flags: wire.FlagNoReply, Type: uint64(st.msg.Type)}, nil)
+	default:
+		b, err = c.proto.appendNative(b, &wire.NativeHeader{Kind: wire.KindReply, ID: st.id}, out)
+	}
+	if err != nil {
+		c.stats.HandlerErrors.Add(1)
+		c.log.Warn("binproto: reply not encodable", "type", out.Type, "err", err)
+		b = c.proto.native.layout.AppendError(b[:0], st.id, CodeInternal, false, "the reply could not be encoded")
+	}
+	*reply = b
+	return reply, nil
+}
+
+// done releases what the stream holds and forgets it.
+func (st *nativeStream) done() {
+	c := st.c
+	if st.payload != nil {
+		putBuffer(c.proto, st.payload)
+		st.payload = nil
+	}
+	c.e.Unhold(st.held)
+	st.held = 0
+	if !st.req {
+		return
+	}
+	n := c.nat
+	n.mu.Lock()
+	if n.streams[st.id] == st {
+		delete(n.streams, st.id)
+	}
+	idle := n.goingAway && len(n.streams) == 0
+	n.mu.Unlock()
+	if idle {
+		c.e.Drain()
+	}
+}
+
+// serveNative runs h for a native message, and turns what went wrong into
+// the error frame the caller gets; the connection stays open.
+func (c *Conn) serveNative(ctx context.Context, h Handler, m *Message) (out Outgoing, e *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.HandlerPanics.Add(1)
+			c.log.Error("binproto: handler panic", "type", m.Type, "remote", c.RemoteAddr(), "panic", r)
+			out, e = NoReply, &Error{Code: CodeInternal, Message: "the handler panicked"}
+		}
+	}()
+	out, err := h.ServeMessage(ctx, m)
+	if err == nil {
+		if out.ok && out.Type == c.proto.cfg.NotFoundType {
+			c.stats.NotFound.Add(1)
+			return NoReply, &Error{Code: CodeNotFound, Message: fmt.Sprintf("no handler for message type %d", m.Type)}
+		}
+		return out, nil
+	}
+	var ce *engine.CloseError
+	var coded *Error
+	switch {
+	case errors.As(err, &coded):
+		return NoReply, coded
+	case errors.As(err, &ce) && ce.Reason == CloseMalformed:
+		c.stats.Invalid.Add(1)
+		return NoReply, &Error{Code: CodeInvalid, Message: unprefixed(err)}
+	case errors.Is(err, ErrInvalidMessage):
+		c.stats.Invalid.Add(1)
+		return NoReply, &Error{Code: CodeInvalid, Message: unprefixed(err)}
+	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		return NoReply, &Error{Code: CodeDeadlineExceeded, Message: "the request's deadline passed"}
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return NoReply, &Error{Code: CodeCanceled, Message: "the request was cancelled"}
+	}
+	c.stats.HandlerErrors.Add(1)
+	c.log.Warn("binproto: handler error", "type", m.Type, "remote", c.RemoteAddr(), "err", err)
+	return NoReply, &Error{Code: CodeInternal, Message: unprefixed(err)}
+}
