@@ -153,7 +153,7 @@ func (pp *ProxyProtocol) headerExpected(a net.Addr) bool {
 
 // serveProxied serves nc, a connection of a server with ProxyProtocol on,
 // one of whose slots of MaxConnections it holds. A connection expected to
-// begin with a header reads it in Group.Preface (on a goroutine of its
+// begin with a header reads it in Group.Prepare (on a goroutine of its
 // own when async is set, on the caller's otherwise) and runs there; nil
 // is returned. Any other (from an untrusted source) is returned ready to
 // run, or nil when it was refused.
@@ -164,7 +164,7 @@ func (s *Server) serveProxied(nc net.Conn, async bool) *engine.Conn {
 	var pc net.Conn
 	read := func() bool { pc = s.readProxyHeader(nc); return pc != nil }
 	admit := func() *engine.Conn { return s.admitConn(s.withTLS(pc)) }
-	if !s.conns.Preface(nc, s.proxyTimeout(), async, read, admit) {
+	if !s.conns.Prepare(nc, s.proxyTimeout(), async, read, admit) {
 		nc.Close()
 		s.slots.Add(-1)
 	}
@@ -179,7 +179,7 @@ func (s *Server) acceptProxied(nc net.Conn) *engine.Conn {
 	return s.serveProxied(nc, true)
 }
 
-// readProxyHeader reads nc's header, within the preface's deadline, and
+// readProxyHeader reads nc's header, within the deadline of Group.Prepare, and
 // returns nc as the header describes it: its client's address, and the
 // bytes read past the header first. A connection whose header fails is
 // closed, counted, and nil returned.

@@ -27,7 +27,7 @@ type Group struct {
 	stopped   chan struct{} // closed by Close
 	stopOnce  sync.Once
 
-	pending map[net.Conn]struct{} // connections in their preface (preface.go)
+	pending map[net.Conn]struct{} // connections being prepared (prepare.go)
 }
 
 func (g *Group) initLocked() {

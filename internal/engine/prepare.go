@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Preface serves nc, a connection accepted but not yet served, whose first
+// Prepare serves nc, a connection accepted but not yet served, whose first
 // bytes must be read before the engine may run it (a PROXY protocol header,
 // which says whose connection it is, comes before any TLS handshake and
 // before the server writes anything). read reads them within timeout (a
@@ -14,10 +14,10 @@ import (
 // registered with Add, or nil, and the connection runs. All of it runs on
 // a goroutine of its own when async is set (never on an accept loop), on
 // the caller's otherwise, with nc registered with the group until admit
-// returns, so that Close and Shutdown close nc meanwhile. Preface returns
+// returns, so that Close and Shutdown close nc meanwhile. Prepare returns
 // false, running nothing, when the group is closing: the caller must close
 // nc.
-func (g *Group) Preface(nc net.Conn, timeout time.Duration, async bool, read func() bool, admit func() *Conn) bool {
+func (g *Group) Prepare(nc net.Conn, timeout time.Duration, async bool, read func() bool, admit func() *Conn) bool {
 	if !g.addPending(nc) {
 		return false
 	}
