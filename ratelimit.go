@@ -238,21 +238,25 @@ func newIPTable(lim *RateLimit, throttle authThrottle) *ipTable {
 // ipKey returns the table key of a remote address: the IPv4 address, or
 // the /64 prefix of an IPv6 one. ok is false for addresses that are not IP.
 func ipKey(a net.Addr) (netip.Addr, bool) {
-	var ap netip.AddrPort
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap = a.AddrPort()
-	case *net.UDPAddr:
-		ap = a.AddrPort()
-	case nil:
+	ap, ok := addrPortOf(a)
+	if !ok {
 		return netip.Addr{}, false
-	default:
-		var err error
-		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
-			return netip.Addr{}, false
-		}
 	}
 	return addrKey(ap)
+}
+
+// addrPortOf returns the IP address and port of a, if it has them.
+func addrPortOf(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort(), true
+	case *net.UDPAddr:
+		return a.AddrPort(), true
+	case nil:
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
 }
 
 // addrKey is ipKey of an address already in hand (a datagram's source).

@@ -90,6 +90,10 @@ type Server struct {
 	// address, checked before a datagram is decoded, the goroutines that
 	// read, the socket's receive buffer. The zero value is the defaults.
 	UDP UDPOptions
+	// ProxyProtocol makes the server read the PROXY protocol header (v1
+	// and v2) that a TCP load balancer such as HAProxy sends first, and
+	// take the client's address from it. Off by default; see ProxyProtocol.
+	ProxyProtocol ProxyProtocol
 
 	handlers handlerSet
 	sec      serverSec // auth, rate limits, validators (security.go)
@@ -215,10 +219,14 @@ func (s *Server) Serve(l net.Listener) error {
 		l.Close()
 		return err
 	}
-	if s.TLSConfig != nil {
+	accept := s.serveConn
+	switch {
+	case s.proxied():
+		accept = s.acceptProxied // proxy.go: the PROXY header first, then TLS
+	case s.TLSConfig != nil:
 		l = tls.NewListener(l, tlsFloor(s.TLSConfig))
 	}
-	err := s.conns.Serve(l, s.logger(), s.serveConn)
+	err := s.conns.Serve(l, s.logger(), accept)
 	if errors.Is(err, engine.ErrClosed) {
 		return ErrServerClosed
 	}
@@ -231,7 +239,10 @@ func (s *Server) Serve(l net.Listener) error {
 // the server side of a TLS connection. MaxConnections, Shutdown and Close
 // apply to it as to connections accepted by Serve; after Shutdown or Close
 // nc is closed at once. So is nc when Serve would refuse the server's
-// Auth, with the *ConfigError logged.
+// Auth or ProxyProtocol, with the *ConfigError logged. With ProxyProtocol
+// on, nc's PROXY header is read first, on the calling goroutine, and a
+// *tls.Conn is refused (the header comes before TLS: give the raw
+// connection and set TLSConfig).
 func (s *Server) ServeConn(nc net.Conn) {
 	if err := s.init(); err != nil {
 		nc.Close()
@@ -240,6 +251,10 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if err := s.checkServe(); err != nil {
 		s.logger().Error("binproto: connection refused", "remote", nc.RemoteAddr(), "err", err)
 		nc.Close()
+		return
+	}
+	if s.proxied() {
+		s.serveConnProxied(nc) // proxy.go
 		return
 	}
 	if _, ok := nc.(*tls.Conn); !ok && s.TLSConfig != nil {
@@ -254,12 +269,29 @@ func (s *Server) ServeConn(nc net.Conn) {
 // nc and returns nil when it is over MaxConnections (in all or from its
 // address) or the server is closing.
 func (s *Server) serveConn(nc net.Conn) *engine.Conn {
+	if !s.reserveOrReject(nc) {
+		return nil
+	}
+	return s.admitConn(nc)
+}
+
+// reserveOrReject reserves one of the MaxConnections slots for nc, or
+// closes nc, counting it as rejected, and returns false.
+func (s *Server) reserveOrReject(nc net.Conn) bool {
 	if !s.reserveConn() {
 		s.stats.Rejected.Add(1)
 		s.stats.Closed(CloseLimit)
 		nc.Close()
-		return nil
+		return false
 	}
+	return true
+}
+
+// admitConn registers nc, which holds a slot of MaxConnections, and
+// returns its engine, ready to run; or closes nc, gives the slot back and
+// returns nil when it is over the limits of its address or the server is
+// closing.
+func (s *Server) admitConn(nc net.Conn) *engine.Conn {
 	c := newConn(s.Protocol, nc, s.opts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
 	c.srv = s
 	if !s.secAdmit(c) { // connections per IP (security.go)
@@ -397,6 +429,9 @@ func connOf(e *engine.Conn) *Conn { return ConnFrom(e.Context()) }
 // checkServe refuses to serve with options that cannot work together.
 func (s *Server) checkServe() error {
 	if err := s.checkAuth(); err != nil { // security.go
+		return err
+	}
+	if err := s.checkProxy(); err != nil { // proxy.go
 		return err
 	}
 	return s.checkNative() // native_protocol.go

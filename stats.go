@@ -30,6 +30,7 @@ const (
 	CloseProtocol       = engine.ReasonProtocol     // native: a frame broke the profile's rules (a reused request id, ...)
 	CloseConfigMismatch = engine.ReasonMismatch     // native: the peer's configuration differs
 	CloseMaxAge         = engine.ReasonMaxAge       // native: NativeOptions.MaxConnectionAge and its grace passed
+	CloseProxyHeader    = engine.ReasonProxyHeader  // a PROXY protocol header missing, malformed or from an untrusted source (Server.ProxyProtocol)
 )
 
 // Stats is a snapshot of a server's or client's counters.

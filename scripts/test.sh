@@ -13,6 +13,27 @@ export PATH="$PATH:/usr/local/go/bin"
 fuzztime="${FUZZTIME:-20000x}"
 modules=(. cmd/binproto examples)
 
+# The PROXY protocol integration tests (cmd/binproto/internal/haproxytest)
+# run against the real HAProxy: install Debian's package when it is
+# missing (CI runs as root on a fresh Debian machine), and make its absence
+# a failure rather than a skip.
+echo "== haproxy"
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "haproxy is missing and there is no apt-get to install it; install haproxy (2.x)"; exit 1
+  fi
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { $sudo apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+         $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends haproxy; } >/tmp/binproto-haproxy-install.log 2>&1; then
+    cat /tmp/binproto-haproxy-install.log
+    echo "installing haproxy with apt-get failed (log above)"; exit 1
+  fi
+fi
+export PATH="$PATH:/usr/sbin"
+haproxy -v 2>&1 | sed -n 1p
+export BINPROTO_REQUIRE_HAPROXY=1
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

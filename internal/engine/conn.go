@@ -234,6 +234,10 @@ func (c *Conn) begin() error {
 		c.dl.handshake(c.opts.HandshakeTimeout)
 		err := tc.HandshakeContext(c.ctx)
 		c.dl.handshakeDone()
+		var ce *CloseError
+		if errors.As(err, &ce) {
+			return err // a reason of its own (a PROXY header where none may be)
+		}
 		if err != nil {
 			// A handshake that does not finish in time is a read timeout;
 			// any other failure is malformed input.

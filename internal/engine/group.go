@@ -26,6 +26,8 @@ type Group struct {
 	closing   atomic.Bool
 	stopped   chan struct{} // closed by Close
 	stopOnce  sync.Once
+
+	pending map[net.Conn]struct{} // connections being prepared (prepare.go)
 }
 
 func (g *Group) initLocked() {
@@ -203,5 +205,8 @@ func (g *Group) beginClose() {
 	}
 	for pc := range g.packets {
 		pc.Close()
+	}
+	for nc := range g.pending {
+		nc.Close()
 	}
 }

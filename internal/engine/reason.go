@@ -39,6 +39,7 @@ const (
 	ReasonProtocol     Reason = "protocol"        // a native frame that breaks the profile's rules
 	ReasonMismatch     Reason = "config_mismatch" // a native peer with another configuration
 	ReasonMaxAge       Reason = "max_age"         // MaxConnectionAge reached, drained
+	ReasonProxyHeader  Reason = "proxy_header"    // a PROXY protocol header missing, malformed or from an untrusted source
 )
 
 // Reasons lists every Reason, in the order Counters counts them.
@@ -48,6 +49,7 @@ var Reasons = [...]Reason{
 	ReasonHandlerError, ReasonHandlerPanic, ReasonLimit,
 	ReasonAuthFailed, ReasonAuthTimeout, ReasonAuthLimit, ReasonRateLimit, ReasonInvalid,
 	ReasonKeepalive, ReasonProtocol, ReasonMismatch, ReasonMaxAge,
+	ReasonProxyHeader,
 }
 
 // CloseError is an error that closes a connection for a given reason: a

@@ -27,6 +27,7 @@ func defaultServeConfig() binprototarget.ServeConfig {
 		IdleTimeout:   binproto.DefaultIdleTimeout,
 		MaxPayload:    binprototarget.DefaultServeMaxPayload(),
 		MaxBuffered:   binproto.DefaultMaxBufferedBytes,
+		ProxyProtocol: "off",
 	}
 }
 
@@ -50,9 +51,13 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 			"messages per second on one connection. Set them for a server that faces untrusted peers.\n" +
 			"With --token, every connection must authenticate first (types 100/101); run bench with the\n" +
 			"same --token. `bench --sizes` above 1 MiB needs a larger --max-payload, and `bench --clients`\n" +
-			"above 256 a larger --max-conns-per-ip.",
+			"above 256 a larger --max-conns-per-ip.\n\n" +
+			"Behind a TCP load balancer (HAProxy `mode tcp` with `send-proxy-v2`), --proxy-protocol makes the\n" +
+			"server read the PROXY header each relayed connection begins with and use the client's address\n" +
+			"it carries for --max-conns-per-ip, the logs and everything else (deploy/haproxy/haproxy.cfg).",
 		Example: "  binproto serve --addr 0.0.0.0:7700\n" +
-			"  binproto serve --token \"$(head -c 24 /dev/urandom | base64)\" --conn-msg-rate 20000 --conn-byte-rate 64MiB",
+			"  binproto serve --token \"$(head -c 24 /dev/urandom | base64)\" --conn-msg-rate 20000 --conn-byte-rate 64MiB\n" +
+			"  binproto serve --addr 127.0.0.1:7701 --proxy-protocol trusted=127.0.0.1/32",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
@@ -84,6 +89,9 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 	f.BoolVar(&cfg.UDP, "udp", false, "serve over UDP instead of TCP")
 	addLimitFlags(cmd, &cfg)
 	f.StringVar(&schemaFile, "schema", "", "serve the protocol of the schema `FILE`, echoing every type, instead of the benchmark protocol (for `bench --schema`, `call`, and the Python package's clients)")
+	f.DurationVar(&cfg.MaxConnAge, "max-connection-age", 0, "drain native-profile connections this old (±10%): a goaway, then the close once their requests are done, so that clients reconnect and a balancer rebalances them (0: never)")
+	f.DurationVar(&cfg.MaxConnAgeGrace, "max-connection-age-grace", 0, "how long a connection past --max-connection-age may finish its requests (0: the library's default, 10s)")
+	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", cfg.ProxyProtocol, "PROXY protocol (v1 and v2, as HAProxy's send-proxy-v2 sends it): off, required (every connection), or trusted=CIDR[,CIDR...] (required from those networks; other clients connect directly and may not send one)")
 	f.StringVar(&cfg.Token, "token", "", fmt.Sprintf("require token authentication with `TOKEN` (at least %d bytes; message types 100/101); off by default", binprototarget.MinTokenLen))
 	return cmd
 }

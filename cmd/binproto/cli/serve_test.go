@@ -49,8 +49,10 @@ func TestServeFlags(t *testing.T) {
 	// Every limit flag reaches the config.
 	code, _, stderr = runWith(t, w, 10*time.Second, "serve", "--max-conns", "7", "--max-conns-per-ip", "3",
 		"--idle-timeout", "2s", "--max-payload", "64KiB", "--max-buffered", "8MiB", "--conn-msg-rate", "500",
-		"--conn-byte-rate", "1MiB", "--token", "0123456789abcdef")
+		"--conn-byte-rate", "1MiB", "--token", "0123456789abcdef", "--proxy-protocol", "trusted=127.0.0.1/32",
+		"--max-connection-age", "10m", "--max-connection-age-grace", "30s")
 	want = defaultServeConfig()
+	want.ProxyProtocol, want.MaxConnAge, want.MaxConnAgeGrace = "trusted=127.0.0.1/32", 10*time.Minute, 30*time.Second
 	want.MaxConns, want.MaxConnsPerIP, want.IdleTimeout, want.MaxPayload, want.MaxBuffered = 7, 3, 2*time.Second, 64<<10, 8<<20
 	want.ConnMsgRate, want.ConnByteRate, want.Token = 500, 1<<20, "0123456789abcdef"
 	if code != exitOK || got != want {
@@ -65,6 +67,9 @@ func TestServeFlags(t *testing.T) {
 		{[]string{"--max-payload", "lots"}, `bad size "lots"`},
 		{[]string{"--max-conns-per-ip", "-1"}, "connections per IP must not be negative"},
 		{[]string{"--conn-msg-rate", "-5"}, "rates must not be negative"},
+		{[]string{"--proxy-protocol", "v2"}, "want off, required or trusted="},
+		{[]string{"--max-connection-age", "-1s"}, "must not be negative"},
+		{[]string{"--proxy-protocol", "required", "--udp"}, "PROXY protocol needs TCP"},
 	} {
 		code, _, stderr := runWith(t, w, 10*time.Second, append([]string{"serve"}, c.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, c.msg) {

@@ -4,7 +4,12 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
+	"net"
 	"sync"
+	"testing"
+
+	"github.com/binproto/binproto"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writers and readers: a
@@ -26,4 +31,24 @@ func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// ServeLoopback serves srv on a free loopback port and returns its
+// address; when the test ends it closes srv and checks that Serve returned
+// ErrServerClosed.
+func ServeLoopback(t testing.TB, srv *binproto.Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-done; !errors.Is(err, binproto.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return l.Addr().String()
 }

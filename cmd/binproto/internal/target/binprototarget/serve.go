@@ -53,6 +53,15 @@ type ServeConfig struct {
 	// then takes the schema's max_payload, and Checksum forces CRC-32
 	// whatever the schema says.
 	Schema *schemafile.Schema
+	// ProxyProtocol is Server.ProxyProtocol, as ParseProxyProtocol reads
+	// it ("" or "off": off): the PROXY header a balancer in front sends.
+	// TCP only.
+	ProxyProtocol string
+	// MaxConnAge and MaxConnAgeGrace are Server.Native.MaxConnectionAge
+	// and MaxConnectionAgeGrace (zero: no age limit; the library's grace):
+	// native-profile connections are drained at that age, so that clients
+	// reconnect and a balancer in front can rebalance them.
+	MaxConnAge, MaxConnAgeGrace time.Duration
 }
 
 // MinTokenLen is the shortest token ServeConfig.Token accepts.
@@ -65,6 +74,10 @@ func (cfg *ServeConfig) Check() error {
 		return fmt.Errorf("the token must be at least %d bytes, got %d", MinTokenLen, len(cfg.Token))
 	case cfg.Token != "" && cfg.UDP:
 		return errors.New("token authentication needs TCP: it cannot be combined with UDP")
+	case cfg.ProxyProtocol != "" && cfg.ProxyProtocol != "off" && cfg.UDP:
+		return errors.New("the PROXY protocol needs TCP: it cannot be combined with UDP")
+	case cfg.MaxConnAge < 0 || cfg.MaxConnAgeGrace < 0:
+		return errors.New("the connection age and its grace must not be negative (0: no limit, the default grace)")
 	case cfg.MaxConnsPerIP < 0:
 		return fmt.Errorf("connections per IP must not be negative (0: unbounded), got %d", cfg.MaxConnsPerIP)
 	case cfg.MaxPayload < 0:
@@ -72,7 +85,8 @@ func (cfg *ServeConfig) Check() error {
 	case cfg.ConnMsgRate < 0 || cfg.ConnByteRate < 0:
 		return errors.New("rates must not be negative (0: off)")
 	}
-	return nil
+	_, err := ParseProxyProtocol(cfg.ProxyProtocol)
+	return err
 }
 
 // Serve runs the benchmark server with cfg until ctx ends, logging to out.
@@ -95,6 +109,10 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		ConnMessageRate: cfg.ConnMsgRate,
 		ConnByteRate:    cfg.ConnByteRate,
 	}
+	if srv.ProxyProtocol, err = ParseProxyProtocol(cfg.ProxyProtocol); err != nil {
+		return err
+	}
+	srv.Native.MaxConnectionAge, srv.Native.MaxConnectionAgeGrace = cfg.MaxConnAge, cfg.MaxConnAgeGrace
 	if cfg.Token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
 	}
@@ -126,7 +144,7 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 		go func() { errc <- srv.Serve(l) }()
 	}
 	setMemoryLimit(srv.Logger, cfg.MaxBuffered)
-	srv.Logger.Info(cfg.serving(), "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token))
+	srv.Logger.Info(cfg.serving(), "addr", bound.String(), "udp", cfg.UDP, "checksum", cfg.Checksum, "tls", srv.TLSConfig != nil, "auth", authName(cfg.Token), "proxy_protocol", proxyString(srv.ProxyProtocol))
 	LogLimits(srv.Logger, srv)
 	select {
 	case err := <-errc:
@@ -218,6 +236,7 @@ func LogLimits(log *slog.Logger, srv *binproto.Server) {
 		"max_buffered", orDefault(srv.MaxBufferedBytes, binproto.DefaultMaxBufferedBytes),
 		"conn_msg_rate", rateOrOff(rl.ConnMessageRate),
 		"conn_byte_rate", rateOrOff(rl.ConnByteRate),
+		"max_connection_age", durOrNone(srv.Native.MaxConnectionAge),
 	)
 }
 
@@ -289,4 +308,13 @@ func setMemoryLimit(log *slog.Logger, budget int) {
 	limit := int64(budget)*2 + 64<<20
 	debug.SetMemoryLimit(limit)
 	log.Info("soft memory limit", "bytes", limit, "set_with", "GOMEMLIMIT")
+}
+
+// proxyString names a ProxyProtocol as the log shows it: its mode, and
+// the trusted networks.
+func proxyString(pp binproto.ProxyProtocol) string {
+	if len(pp.Trusted) == 0 {
+		return pp.Mode.String()
+	}
+	return fmt.Sprintf("%v %v", pp.Mode, pp.Trusted)
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/internal/bench"
 	"github.com/binproto/binproto/cmd/binproto/internal/testutil"
 	"github.com/binproto/binproto/quickstart"
@@ -214,24 +213,7 @@ func startBenchServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveOnLoopback(t, NewServer(p))
-}
-
-func serveOnLoopback(t *testing.T, srv *binproto.Server) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		if err := <-done; !errors.Is(err, binproto.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l.Addr().String()
+	return testutil.ServeLoopback(t, NewServer(p))
 }
 
 func TestBinprotoExternalServer(t *testing.T) {
@@ -265,7 +247,7 @@ func TestBinprotoExternalServerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	echoOnly := serveOnLoopback(t, quickstart.EchoServer(qp))
+	echoOnly := testutil.ServeLoopback(t, quickstart.EchoServer(qp))
 
 	for _, c := range []struct{ addr, want string }{
 		{closed, "does not answer"},
