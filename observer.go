@@ -210,6 +210,9 @@ type MessageInfo struct {
 	Side      Side
 	Direction Direction
 	Type      MessageType // the type of the message (of the request, for a request)
+	// RoundTrip marks a client's request that waits for its reply
+	// (Request, RequestTyped): its Latency is the round trip.
+	RoundTrip bool
 }
 
 // MessageEvent is one message dealt with.
@@ -373,10 +376,16 @@ type msgObs struct {
 // start begins observing a message of type t going in direction dir and
 // returns the context to handle or send it with.
 func (ob *observation) start(ctx context.Context, dir Direction, t MessageType) (context.Context, msgObs) {
+	return ob.begin(ctx, MessageInfo{Direction: dir, Type: t})
+}
+
+// begin begins observing the message info describes (its Side is set
+// here) and returns the context to handle or send it with.
+func (ob *observation) begin(ctx context.Context, info MessageInfo) (context.Context, msgObs) {
 	if ob == nil {
 		return ctx, msgObs{}
 	}
-	info := MessageInfo{Side: ob.side, Direction: dir, Type: t}
+	info.Side = ob.side
 	if ob.starter != nil {
 		ctx = ob.starter.StartMessage(ctx, info)
 	}
@@ -505,7 +514,7 @@ func (c *Conn) observePush(t MessageType, n int, queued bool) {
 // accept, or of one the protocol declares when accept is nil), waits for
 // it, and tells the observer.
 func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any) (*call, error) {
-	ctx, m := cl.conn.obs.start(ctx, DirectionOut, out.Type)
+	ctx, m := cl.conn.obs.begin(ctx, MessageInfo{Direction: DirectionOut, Type: out.Type, RoundTrip: true})
 	var n int
 	k, err := cl.exchange(ctx, out, accept, dec, dst, &n)
 	m.requested(ctx, n, k, err)

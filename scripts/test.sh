@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+export GOWORK=off # each module on its own, with its replace directives, as on a fresh clone
 fuzztime="${FUZZTIME:-20000x}"
-modules=(. cmd/binproto examples)
+modules=(. cmd/binproto examples observe/prometheus observe/otel)
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
