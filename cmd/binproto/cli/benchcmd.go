@@ -35,6 +35,11 @@ type benchFlags struct {
 	targets                 []string
 	targetsSet, baselineSet bool
 
+	// Observability (scrape.go): the Prometheus adapter on the binproto
+	// target, and the server /metrics scraped around the run.
+	metricsAdapter bool
+	scrape         string
+
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
 }
@@ -88,6 +93,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	}
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
 	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
+	addScrapeFlags(cmd, &bf)
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	return cmd
 }
@@ -114,8 +120,15 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Benchmarking %s: %s, %d round(s) of %v per phase.\n",
 		targetList(targets, opts.Baseline), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
+	scrape, err := startScrape(ctx, bf.scrape) // scrape.go; nil without --scrape
+	if err != nil {
+		return err
+	}
 	res, err := bench.Run(ctx, opts, targets, stdout)
 	if err != nil {
+		return err
+	}
+	if err := scrape.finish(ctx, stdout, res); err != nil {
 		return err
 	}
 	res.Notes = append(res.Notes, notes...)
@@ -208,7 +221,7 @@ func (bf *benchFlags) buildTargets() ([]bench.Target, []string, error) {
 		if !ok {
 			return nil, nil, usagef("--targets: unknown target %q (this build has: %s)", name, bf.available())
 		}
-		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token}))
+		targets = append(targets, c.build(endpoint{addr: bf.addr, token: bf.token, observe: bf.metricsAdapter}))
 	}
 	if len(targets) == 0 {
 		if bf.addr != "" {

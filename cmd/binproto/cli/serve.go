@@ -79,6 +79,7 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 	f.BoolVar(&cfg.Checksum, "checksum", false, "check a checksum on every message")
 	f.BoolVar(&cfg.UDP, "udp", false, "serve over UDP instead of TCP")
 	addLimitFlags(cmd, &cfg)
+	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on http://`HOST:PORT`/metrics (messages by type and outcome, latency histograms, connections; off by default)")
 	f.StringVar(&cfg.Token, "token", "", fmt.Sprintf("require token authentication with `TOKEN` (at least %d bytes; message types 100/101); off by default", binprototarget.MinTokenLen))
 	return cmd
 }

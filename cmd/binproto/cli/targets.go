@@ -40,6 +40,9 @@ type endpoint struct {
 	// token authenticates to a running binproto server (`serve --token`);
 	// other targets ignore it.
 	token string
+	// observe makes a binproto target report to the Prometheus adapter
+	// (`bench --metrics-adapter`); other targets ignore it.
+	observe bool
 }
 
 // defaultWiring returns binproto measured against the HTTP/JSON baseline,
@@ -47,7 +50,7 @@ type endpoint struct {
 func defaultWiring() wiring {
 	return wiring{
 		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
-			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token})
+			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token, Observe: ep.observe})
 		}}},
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
 			return httpjson.New(httpjson.Config{Addr: ep.addr})

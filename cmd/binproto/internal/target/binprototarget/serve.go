@@ -46,6 +46,9 @@ type ServeConfig struct {
 	// Token, when set, makes the server require token authentication
 	// (binproto.TokenAuth with AuthTypes) with this token.
 	Token string
+	// Metrics, when set, is the HOST:PORT on which Prometheus metrics
+	// (binproto's, the Go runtime's, the process's) are served at /metrics.
+	Metrics string
 }
 
 // MinTokenLen is the shortest token ServeConfig.Token accepts.
@@ -95,6 +98,13 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	}
 	if cfg.Token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
+	}
+	if cfg.Metrics != "" {
+		stop, err := serveMetrics(cfg.Metrics, srv)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

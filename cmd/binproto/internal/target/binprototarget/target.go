@@ -23,28 +23,35 @@ type Config struct {
 	// Token, when set, authenticates every connection to the server at
 	// Addr with it (`binproto serve --token`).
 	Token string
+	// Observe makes the clients, and the embedded server, report to the
+	// Prometheus adapter (`bench --metrics-adapter`): its overhead.
+	Observe bool
 }
 
 // Target is the binproto side of every benchmark, as a bench.Target.
 type Target struct {
-	addr   string // Config.Addr; "" starts an embedded server
-	token  string // Config.Token
-	proto  *binproto.Protocol
-	srv    *binproto.Server // the embedded server, or nil
-	served chan error       // the embedded server's Serve result
+	addr  string // Config.Addr; "" starts an embedded server
+	token string // Config.Token
+	obs   bool   // Config.Observe
+	proto *binproto.Protocol
+	srv   *binproto.Server // the embedded server, or nil
+	// observer is the Prometheus adapter of Config.Observe, or nil.
+	observer binproto.Observer
+	served   chan error // the embedded server's Serve result
 }
 
 var _ bench.Target = (*Target)(nil)
 
 // New returns a target that is not started yet.
-func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token} }
+func New(cfg Config) *Target { return &Target{addr: cfg.Addr, token: cfg.Token, obs: cfg.Observe} }
 
 // options returns the client options of a connection to the server.
 func (t *Target) options() *binproto.ClientOptions {
-	if t.token == "" || t.srv != nil {
-		return nil
+	o := &binproto.ClientOptions{Observer: t.observer}
+	if t.token != "" && t.srv == nil {
+		o.Auth = binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.token)}
 	}
-	return &binproto.ClientOptions{Auth: binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.token)}}
+	return o
 }
 
 // Name implements bench.Target.
@@ -59,6 +66,9 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 		return bench.Endpoint{}, err
 	}
 	t.proto = p
+	if t.obs {
+		t.observer = NewObserver(p) // registered nowhere: only its cost is measured
+	}
 	if t.addr != "" {
 		if err := t.check(ctx); err != nil {
 			return bench.Endpoint{}, fmt.Errorf("binproto server at %s does not answer the benchmark protocol"+
@@ -71,6 +81,7 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 		return bench.Endpoint{}, err
 	}
 	t.srv = NewServer(p)
+	t.srv.Observer = t.observer
 	t.served = make(chan error, 1)
 	go func() { t.served <- t.srv.Serve(l) }()
 	t.addr = l.Addr().String()
