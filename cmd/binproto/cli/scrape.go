@@ -80,24 +80,9 @@ func (s *serverScrape) finish(ctx context.Context, w io.Writer, res *report.Resu
 func serverFigures(d binprom.Samples) [][]string {
 	const msgs, dur = "binproto_messages_total", "binproto_message_duration_seconds"
 	rows := [][]string{{"type", "outcome", "messages", "bytes in", "bytes out", "mean", "p50", "p99"}}
-	byType := d.By("type", msgs, "side", "server")
-	types := make([]string, 0, len(byType))
-	for t, n := range byType {
-		if n > 0 {
-			types = append(types, t)
-		}
-	}
-	slices.Sort(types)
-	for _, t := range types {
+	for _, t := range positiveKeys(d.By("type", msgs, "side", "server")) {
 		outcomes := d.By("outcome", msgs, "side", "server", "type", t)
-		keys := make([]string, 0, len(outcomes))
-		for o, n := range outcomes {
-			if n > 0 {
-				keys = append(keys, o)
-			}
-		}
-		slices.Sort(keys)
-		for i, o := range keys {
+		for i, o := range positiveKeys(outcomes) {
 			row := []string{t, o, fmt.Sprintf("%.0f", outcomes[o]), "", "", "", "", ""}
 			if i == 0 {
 				m := []string{"side", "server", "type", t}
@@ -125,4 +110,16 @@ func seconds(s float64) string {
 		return "–"
 	}
 	return time.Duration(s * float64(time.Second)).Round(time.Microsecond / 10).String()
+}
+
+// positiveKeys returns the keys of m whose values are above zero, sorted.
+func positiveKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k, n := range m {
+		if n > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
