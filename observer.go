@@ -376,6 +376,9 @@ type msgObs struct {
 // start begins observing a message of type t going in direction dir and
 // returns the context to handle or send it with.
 func (ob *observation) start(ctx context.Context, dir Direction, t MessageType) (context.Context, msgObs) {
+	if ob == nil {
+		return ctx, msgObs{} // inlined: the whole cost without an Observer
+	}
 	return ob.begin(ctx, MessageInfo{Direction: dir, Type: t})
 }
 
@@ -413,9 +416,12 @@ func (ob *observation) once(ctx context.Context, dir Direction, t MessageType, n
 // and err are what h returned (err also an encoding or write failure of
 // the reply), replyBytes the size of the reply's frame.
 func (m *msgObs) served(ctx context.Context, h Handler, n int, out Outgoing, replyBytes int, err error) {
-	if m.ob == nil {
-		return
+	if m.ob != nil {
+		m.servedEvent(ctx, h, n, out, replyBytes, err)
 	}
+}
+
+func (m *msgObs) servedEvent(ctx context.Context, h Handler, n int, out Outgoing, replyBytes int, err error) {
 	ev := MessageEvent{Bytes: n, Err: err, Outcome: OutcomeOf(err)}
 	if g, ok := h.(*udpGuard); ok {
 		h = g.h
@@ -438,9 +444,12 @@ func (m *msgObs) served(ctx context.Context, h Handler, n int, out Outgoing, rep
 // requested ends the observation of a client's request of n bytes (0 if
 // it was never written) that returned k (nil on error) and err.
 func (m *msgObs) requested(ctx context.Context, n int, k *call, err error) {
-	if m.ob == nil {
-		return
+	if m.ob != nil {
+		m.requestedEvent(ctx, n, k, err)
 	}
+}
+
+func (m *msgObs) requestedEvent(ctx context.Context, n int, k *call, err error) {
 	ev := MessageEvent{Bytes: n, Err: err, Outcome: OutcomeOf(err)}
 	if k != nil {
 		ev.Replied, ev.ReplyType, ev.ReplyBytes = true, k.typ, k.replyBytes
@@ -453,9 +462,12 @@ func (m *msgObs) requested(ctx context.Context, n int, k *call, err error) {
 
 // sent ends the observation of a one-way message of n bytes.
 func (m *msgObs) sent(ctx context.Context, n int, err error) {
-	if m.ob == nil {
-		return
+	if m.ob != nil {
+		m.sentEvent(ctx, n, err)
 	}
+}
+
+func (m *msgObs) sentEvent(ctx context.Context, n int, err error) {
 	if err != nil {
 		n = 0
 	}
@@ -464,9 +476,12 @@ func (m *msgObs) sent(ctx context.Context, n int, err error) {
 
 // observeConn tells the observer of a connection event of c.
 func (c *Conn) observeConn(kind ConnEventKind, reason CloseReason, err error) {
-	if c.obs == nil {
-		return
+	if c.obs != nil {
+		c.connEvent(kind, reason, err)
 	}
+}
+
+func (c *Conn) connEvent(kind ConnEventKind, reason CloseReason, err error) {
 	c.obs.o.ObserveConn(ConnEvent{Side: c.obs.side, Kind: kind, Reason: reason, Remote: c.RemoteAddr(), Err: err})
 }
 
