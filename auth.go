@@ -227,6 +227,7 @@ func (s *Server) applyAuth(c *Conn, res AuthResult) error {
 			sec.stopTimer()
 		}
 		s.stats.Authenticated.Add(1)
+		c.observeConn(ConnAuthenticated, "", nil)
 		s.authSettled(c, false)
 	case res.Next != nil:
 		sec.next = res.Next

@@ -191,6 +191,7 @@ func (s *Server) authSettled(c *Conn, failed bool) {
 	sec := c.sec
 	if failed {
 		s.sec.counts.authFailures.Add(1)
+		c.observeConn(ConnAuthFailed, "", nil)
 	}
 	if sec.ip != nil && s.sec.throttle.on() {
 		sec.ip.authDone(failed, sec.authReserved)

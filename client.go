@@ -32,6 +32,10 @@ type ClientOptions struct {
 	// ReceiveQueue bounds the messages queued for Receive; further ones are
 	// dropped, logged and counted in Stats.Unsolicited. Default 256.
 	ReceiveQueue int
+	// Observer, when set, is told of every request, one-way message and
+	// push of the client and of its connection's events (see Observer).
+	// Nil: nothing is observed, at no cost.
+	Observer Observer
 	// Auth, when set, authenticates the connection as soon as Dial has
 	// connected, within Dial's context and connect timeout; Dial fails if
 	// it fails (the error wraps ErrAuthFailed for the built-in ones).
@@ -128,6 +132,8 @@ type call struct {
 	typ     MessageType
 	payload *[]byte // the reply payload, owned by the call (unless dec decodes it)
 	err     error
+
+	replyBytes int // the reply's frame size
 
 	// dec, when set, decodes the reply into dst on the reading goroutine,
 	// straight from the read buffer (RequestTyped); decErr is its error.
@@ -286,6 +292,8 @@ func newClient(p *Protocol, nc net.Conn, opts *ClientOptions, rest []byte) *Clie
 		cl.conn.e.Prime(nil, rest)
 	}
 	cl.udp = cl.conn.e.Datagram()
+	cl.conn.obs = newObservation(opts.Observer, SideClient, p)
+	cl.conn.observeConn(ConnOpened, "", nil)
 	keepalive := cl.native && opts.Keepalive > 0
 	if cl.udp || len(opts.Handlers) > 0 || opts.AlwaysRead || alwaysRead || keepalive {
 		cl.conn.e.StartReading()
@@ -381,8 +389,8 @@ func SendBatchTyped[T any](ctx context.Context, cl *Client, t MessageType, c *Co
 	return cl.sendFrames(ctx, b, len(vs))
 }
 
-// sendFrames writes n whole frames held in b.
-func (cl *Client) sendFrames(ctx context.Context, b []byte, n int) error {
+// writeFrames writes n whole frames held in b.
+func (cl *Client) writeFrames(ctx context.Context, b []byte, n int) error {
 	if err := cl.usable(); err != nil {
 		return err
 	}
@@ -445,10 +453,10 @@ func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec
 	return t, err
 }
 
-// roundTrip queues out, registers a call for its reply (of a type in
+// exchange queues out, registers a call for its reply (of a type in
 // accept, or of one the protocol declares when accept is nil) and waits
-// for it.
-func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any) (*call, error) {
+// for it; *sent is set to the size of the request once written.
+func (cl *Client) exchange(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any, sent *int) (*call, error) {
 	if err := cl.usable(); err != nil {
 		return nil, err
 	}
@@ -515,6 +523,7 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageT
 		return nil, err
 	}
 	cl.stats.Sent(len(b))
+	*sent = len(b)
 	return cl.wait(ctx, k)
 }
 
@@ -696,6 +705,7 @@ func (cc *clientConn) Dispatch(_ *engine.Conn, fr wire.Frame) error {
 		cl.fail(s, &UnexpectedReplyError{Request: s.reqType, Reply: t})
 	}
 	if k != nil {
+		k.replyBytes = fr.Len
 		cl.deliver(k, t, fr.Payload)
 		return nil
 	}
@@ -749,7 +759,9 @@ func (cl *Client) push(t MessageType, fr wire.Frame) error {
 	m := &Message{Type: t, Payload: append([]byte(nil), fr.Payload...), proto: cl.proto}
 	select {
 	case cl.recv <- m:
+		cl.conn.observePush(t, fr.Len, true)
 	default:
+		cl.conn.observePush(t, fr.Len, false)
 		cl.stats.Unsolicited.Add(1)
 		cl.conn.log.Warn("binproto: receive queue full; message dropped", "type", t)
 	}
@@ -763,8 +775,9 @@ func (*clientConn) Arrived(*engine.Conn, int) {}
 func (*clientConn) UnknownType(*engine.Conn) {}
 
 // Closed implements engine.Dispatcher: every pending request fails at once.
-func (cc *clientConn) Closed(_ *engine.Conn, _ CloseReason, err error) {
+func (cc *clientConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	cl := (*Client)(cc)
+	defer cl.conn.observeConn(ConnClosed, reason, err)
 	cerr := ErrConnClosed
 	if cl.shut.Load() {
 		cerr = ErrClientClosed

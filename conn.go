@@ -22,11 +22,12 @@ type Conn struct {
 	proto    *Protocol
 	log      *slog.Logger
 	stats    *engine.Counters
-	srv      *Server     // the server of a server connection, or nil
-	datagram bool        // one frame per datagram (a UDP client, or a packet server's peer)
-	sec      *connSec    // a server connection's auth and rate-limit state, or nil
-	native   bool        // the connection speaks the native profile; set by the reader before the first frame
-	nat      *nativeConn // a native server connection's state, or nil
+	srv      *Server      // the server of a server connection, or nil
+	datagram bool         // one frame per datagram (a UDP client, or a packet server's peer)
+	sec      *connSec     // a server connection's auth and rate-limit state, or nil
+	obs      *observation // the server's or client's Observer, or nil (observer.go)
+	native   bool         // the connection speaks the native profile; set by the reader before the first frame
+	nat      *nativeConn  // a native server connection's state, or nil
 
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between
@@ -104,7 +105,9 @@ func (c *Conn) Send(ctx context.Context, out Outgoing) error {
 	if err := doneErr(ctx); err != nil {
 		return err
 	}
+	ctx, ob := c.obs.start(ctx, DirectionOut, out.Type)
 	n, err := c.e.Writer().SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.appendOut(dst, out) })
+	ob.sent(ctx, n, err)
 	if err != nil {
 		return err
 	}
@@ -175,17 +178,27 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply}
 	}
 	m.Type, m.Payload, m.onReader = MessageType(fr.Type), fr.Payload, true
-	out, err := c.serve(c.Context(), h, m)
+	ctx, ob := c.obs.start(c.Context(), DirectionIn, m.Type)
+	out, err := c.serve(ctx, h, m)
 	m.Payload = nil
-	if err != nil || !out.ok {
-		return err
+	n := 0
+	if err == nil && out.ok {
+		n, err = c.writeReply(out)
 	}
+	ob.served(ctx, h, fr.Len, out, n, err)
+	return err
+}
+
+// writeReply encodes out into the connection's reply buffer and writes it,
+// returning the size of the reply.
+func (c *Conn) writeReply(out Outgoing) (int, error) {
 	if err := c.encodeReply(c.reply, out); err != nil {
-		return err
+		return 0, err
 	}
-	c.replySize = len(*c.reply)
+	n := len(*c.reply)
+	c.replySize = n
 	held := c.e.HoldFrame(len(*c.reply)) // a large reply counts against the server's budget
-	err = c.e.Reply(c.Context(), *c.reply)
+	err := c.e.Reply(c.Context(), *c.reply)
 	c.e.Unhold(held)
 	if err == nil {
 		c.stats.Sent(len(*c.reply))
@@ -194,7 +207,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		putBuffer(c.proto, c.reply)
 		c.reply = nil
 	}
-	return engine.Close(CloseWriteError, err)
+	return n, engine.Close(CloseWriteError, err)
 }
 
 // maxKeptReply bounds the reply buffer a connection keeps between frames.
@@ -206,17 +219,19 @@ func (c *Conn) handleConcurrent(h Handler, fr wire.Frame, limit int) error {
 	held := c.e.HoldFrame(len(fr.Payload)) // the copy counts against the server's budget
 	payload := getBuffer(c.proto, len(fr.Payload))
 	*payload = append((*payload)[:0], fr.Payload...)
-	t := MessageType(fr.Type)
+	t, n := MessageType(fr.Type), fr.Len
 	return c.e.Go(limit, func() (*[]byte, error) {
 		defer c.e.Unhold(held)
 		defer putBuffer(c.proto, payload)
 		reply := getBuffer(c.proto, 0)
 		m := &Message{Type: t, Payload: *payload, Conn: c, proto: c.proto, replyBuf: reply}
-		out, err := c.serve(c.Context(), h, m)
+		ctx, ob := c.obs.start(c.Context(), DirectionIn, t)
+		out, err := c.serve(ctx, h, m)
 		if err == nil && out.ok {
 			// Encoded before the payload is recycled: out may refer to it.
 			err = c.encodeReply(reply, out)
 		}
+		ob.served(ctx, h, n, out, len(*reply), err)
 		if err != nil || !out.ok {
 			putBuffer(c.proto, reply)
 			return nil, err

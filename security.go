@@ -112,6 +112,7 @@ func (s *Server) secAdmit(c *Conn) bool {
 func (s *Server) reject(c *Conn, reason CloseReason, msg string) bool {
 	s.stats.Rejected.Add(1)
 	s.stats.Closed(reason)
+	c.observeConn(ConnRejected, reason, nil)
 	c.e.NetConn().Close()
 	c.logClose(slog.LevelInfo, msg, reason, "remote", c.RemoteAddr())
 	return false
@@ -209,6 +210,7 @@ func (s *Server) chargeArrived(c *Conn, n int) {
 // refuse handles a refused frame as r says. Over UDP, where there is no
 // connection to close, ActionClose drops the datagram.
 func (s *Server) refuse(c *Conn, fr wire.Frame, r *Refusal, cause error, reason CloseReason) error {
+	c.observeRefused(fr, r, cause, reason)
 	switch {
 	case r.Action == ActionDrop:
 		return nil

@@ -94,6 +94,10 @@ type Server struct {
 	// and v2) that a TCP load balancer such as HAProxy sends first, and
 	// take the client's address from it. Off by default; see ProxyProtocol.
 	ProxyProtocol ProxyProtocol
+	// Observer, when set, is told of every message and connection event
+	// (see Observer; the observe/prometheus and observe/otel modules are
+	// two). Nil: nothing is observed, at no cost.
+	Observer Observer
 
 	handlers handlerSet
 	sec      serverSec // auth, rate limits, validators (security.go)
@@ -105,6 +109,7 @@ type Server struct {
 	slots    atomic.Int64    // connections reserved against maxConns (served, or about to be)
 	opts     *engine.Options // the engine options of TCP connections
 	udpOpts  *engine.Options // of UDP peers
+	obs      *observation    // Observer resolved (observer.go)
 }
 
 // Server defaults, applied to zero fields.
@@ -202,6 +207,7 @@ func (s *Server) init() error {
 		}
 		s.opts.Allowance = s.Protocol.cfg.BufferSize
 		s.udpOpts = engineOptions(s.Protocol, s.logger(), &s.stats, 0, 0)
+		s.obs = newObservation(s.Observer, SideServer, s.Protocol)
 	})
 	return nil
 }
@@ -281,6 +287,7 @@ func (s *Server) reserveOrReject(nc net.Conn) bool {
 	if !s.reserveConn() {
 		s.stats.Rejected.Add(1)
 		s.stats.Closed(CloseLimit)
+		s.observeRejected(nc, CloseLimit)
 		nc.Close()
 		return false
 	}
@@ -293,7 +300,7 @@ func (s *Server) reserveOrReject(nc net.Conn) bool {
 // closing.
 func (s *Server) admitConn(nc net.Conn) *engine.Conn {
 	c := newConn(s.Protocol, nc, s.opts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
-	c.srv = s
+	c.srv, c.obs = s, s.obs
 	if !s.secAdmit(c) { // connections per IP (security.go)
 		s.slots.Add(-1)
 		return nil
@@ -306,6 +313,7 @@ func (s *Server) admitConn(nc net.Conn) *engine.Conn {
 	}
 	s.stats.Active.Add(1) // counted once served: registered, so Broadcast reaches it
 	s.stats.Accepted.Add(1)
+	c.observeConn(ConnOpened, "", nil)
 	return c.e
 }
 
@@ -515,6 +523,7 @@ func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	var unknown *wire.UnknownTypeError
 	if errors.As(err, &unknown) {
 		s.stats.NotFound.Add(1)
+		c.observeUnknown(unknown.Type, err)
 		c.logClose(slog.LevelInfo, "binproto: unknown message type; answered NOT_FOUND and closed", CloseUnknownType, "type", unknown.Type, "remote", c.RemoteAddr())
 	} else if err != nil && reason != ClosePeer && reason != CloseShutdown && reason != CloseLocal {
 		c.logClose(slog.LevelInfo, "binproto: connection closed", reason, "remote", c.RemoteAddr(), "err", err) // sampled (logsample.go)
@@ -522,6 +531,7 @@ func (sc *serverConn) Closed(_ *engine.Conn, reason CloseReason, err error) {
 	s.secClosed(c)
 	s.stats.Active.Add(-1)
 	s.slots.Add(-1)
+	c.observeConn(ConnClosed, reason, err)
 }
 
 // tlsFloor returns cfg with MinVersion raised to TLS 1.2.

@@ -232,7 +232,7 @@ func (pp *packetPeers) peer(from netip.AddrPort, addr net.Addr) *packetPeer {
 	}
 	pa := &engine.PacketPeer{PC: pp.pc, Addr: engine.SourceAddr(from, addr)}
 	c := newConn(pp.s.Protocol, pa, pp.s.udpOpts, func(c *Conn) engine.Dispatcher { return (*serverConn)(c) })
-	c.srv = pp.s
+	c.srv, c.obs = pp.s, pp.s.obs
 	pp.s.secPacket(c)
 	p := &packetPeer{c: c}
 	pp.m[key] = p

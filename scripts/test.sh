@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
+export GOWORK=off # each module on its own, with its replace directives, as on a fresh clone
 fuzztime="${FUZZTIME:-20000x}"
-modules=(. cmd/binproto examples)
+modules=(. cmd/binproto examples observe/prometheus observe/otel)
 
 # The PROXY protocol integration tests (cmd/binproto/internal/haproxytest)
 # run against the real HAProxy: install Debian's package when it is

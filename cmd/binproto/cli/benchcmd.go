@@ -38,6 +38,10 @@ type benchFlags struct {
 	targetsSet, baselineSet bool
 
 	schemaFlags // --schema, --type, --var-len
+	// Observability (scrape.go): the Prometheus adapter on the binproto
+	// target, and the server /metrics scraped around the run.
+	metricsAdapter bool
+	scrape         string
 
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
@@ -99,6 +103,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
 	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline: "+strings.Join(names(slices.Concat(bf.candidates, bf.baselines)), ", ")+
 		" (default: every binproto target, the baseline, and the other baselines that share a connection in --concurrent and --hol only)")
+	addScrapeFlags(cmd, &bf)
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	bf.schemaFlags.add(cmd)
 	return cmd
@@ -128,8 +133,15 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Benchmarking %s: %s, %d round(s) of %v per phase.\n",
 		targetList(targets, &opts), strings.Join(opts.Kinds, ", "), opts.Rounds, opts.Duration)
+	scrape, err := startScrape(ctx, bf.scrape) // scrape.go; nil without --scrape
+	if err != nil {
+		return err
+	}
 	res, err := bench.Run(ctx, opts, targets, stdout)
 	if err != nil {
+		return err
+	}
+	if err := scrape.finish(ctx, stdout, res); err != nil {
 		return err
 	}
 	res.Notes = append(res.Notes, notes...)

@@ -12,7 +12,7 @@ import (
 // candidate against an embedded server.
 func (bf *benchFlags) selectable(name string) (bench.Target, bool) {
 	if c, ok := find(bf.candidates, name); ok {
-		return c.build(endpoint{addr: bf.addr, token: bf.token, schema: bf.schema}), true
+		return c.build(endpoint{addr: bf.addr, token: bf.token, schema: bf.schema, observe: bf.metricsAdapter}), true
 	}
 	if b, ok := find(bf.baselines, name); ok {
 		return b.build(endpoint{schema: bf.schema}), true

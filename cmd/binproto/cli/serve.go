@@ -92,6 +92,7 @@ func newServeCmd(serve func(context.Context, binprototarget.ServeConfig, io.Writ
 	f.DurationVar(&cfg.MaxConnAge, "max-connection-age", 0, "drain native-profile connections this old (±10%): a goaway, then the close once their requests are done, so that clients reconnect and a balancer rebalances them (0: never)")
 	f.DurationVar(&cfg.MaxConnAgeGrace, "max-connection-age-grace", 0, "how long a connection past --max-connection-age may finish its requests (0: the library's default, 10s)")
 	f.StringVar(&cfg.ProxyProtocol, "proxy-protocol", cfg.ProxyProtocol, "PROXY protocol (v1 and v2, as HAProxy's send-proxy-v2 sends it): off, required (every connection), or trusted=CIDR[,CIDR...] (required from those networks; other clients connect directly and may not send one)")
+	f.StringVar(&cfg.Metrics, "metrics", "", "serve Prometheus metrics on http://`HOST:PORT`/metrics (messages by type and outcome, latency histograms, connections; off by default)")
 	f.StringVar(&cfg.Token, "token", "", fmt.Sprintf("require token authentication with `TOKEN` (at least %d bytes; message types 100/101); off by default", binprototarget.MinTokenLen))
 	return cmd
 }

@@ -49,6 +49,9 @@ type endpoint struct {
 	token string
 	// schema, when set, is the protocol of `bench --schema`.
 	schema *schemafile.Schema
+	// observe makes a binproto target report to the Prometheus adapter
+	// (`bench --metrics-adapter`); other targets ignore it.
+	observe bool
 }
 
 // defaultWiring returns binproto measured against the HTTP/JSON baseline
@@ -56,10 +59,10 @@ type endpoint struct {
 func defaultWiring() wiring {
 	return wiring{
 		candidates: []namedTarget{{binprototarget.Name, func(ep endpoint) bench.Target {
-			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token, Schema: ep.schema})
+			return binprototarget.New(binprototarget.Config{Addr: ep.addr, Token: ep.token, Schema: ep.schema, Observe: ep.observe})
 		}}, {binprototarget.NativeName, func(ep endpoint) bench.Target {
 			return binprototarget.New(binprototarget.Config{Name: binprototarget.NativeName, Addr: ep.addr, Token: ep.token,
-				Schema: ep.schema, Client: binproto.ClientOptions{Profile: binproto.ProfileNative}})
+				Schema: ep.schema, Observe: ep.observe, Client: binproto.ClientOptions{Profile: binproto.ProfileNative}})
 		}}},
 		baselines: []namedTarget{{httpjson.DefaultName, func(ep endpoint) bench.Target {
 			return httpjson.New(httpjson.Config{Addr: ep.addr, Schema: ep.schema})

@@ -62,6 +62,9 @@ type ServeConfig struct {
 	// native-profile connections are drained at that age, so that clients
 	// reconnect and a balancer in front can rebalance them.
 	MaxConnAge, MaxConnAgeGrace time.Duration
+	// Metrics, when set, is the HOST:PORT on which Prometheus metrics
+	// (binproto's, the Go runtime's, the process's) are served at /metrics.
+	Metrics string
 }
 
 // MinTokenLen is the shortest token ServeConfig.Token accepts.
@@ -115,6 +118,13 @@ func Serve(ctx context.Context, cfg ServeConfig, out io.Writer) error {
 	srv.Native.MaxConnectionAge, srv.Native.MaxConnectionAgeGrace = cfg.MaxConnAge, cfg.MaxConnAgeGrace
 	if cfg.Token != "" {
 		srv.Auth = &binproto.TokenAuth{Types: AuthTypes, Tokens: map[string]string{cfg.Token: "client"}}
+	}
+	if cfg.Metrics != "" {
+		stop, err := serveMetrics(cfg.Metrics, srv)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)

@@ -46,6 +46,9 @@ type Config struct {
 	Client binproto.ClientOptions
 	// Server, when set, tunes every embedded server before it serves.
 	Server func(*binproto.Server)
+	// Observe makes the clients, and the embedded server, report to the
+	// Prometheus adapter (`bench --metrics-adapter`): its overhead.
+	Observe bool
 }
 
 // Target is the binproto side of every benchmark, as a bench.Target.
@@ -59,6 +62,8 @@ type Target struct {
 	proto  *binproto.Protocol
 	srv    *embedded // the embedded server, or nil
 	shared *embedded // the embedded server of DialShared, started by its first call
+	// observer is the Prometheus adapter of Config.Observe, or nil.
+	observer binproto.Observer
 }
 
 var (
@@ -72,6 +77,7 @@ func New(cfg Config) *Target { return &Target{cfg: cfg, addr: cfg.Addr} }
 // options returns the client options of a connection to the server.
 func (t *Target) options() *binproto.ClientOptions {
 	o := t.cfg.Client
+	o.Observer = t.observer
 	if t.cfg.Token != "" && t.srv == nil {
 		o.Auth = binproto.TokenCredentials{Types: AuthTypes, Token: []byte(t.cfg.Token)}
 	}
@@ -95,6 +101,9 @@ func (t *Target) Start(ctx context.Context) (bench.Endpoint, error) {
 		return bench.Endpoint{}, err
 	}
 	t.proto = p
+	if t.cfg.Observe {
+		t.observer = NewObserver(p) // registered nowhere: only its cost is measured
+	}
 	if t.addr != "" {
 		if err := t.check(ctx); err != nil {
 			return bench.Endpoint{}, fmt.Errorf("binproto server at %s does not answer the benchmark protocol"+
@@ -118,6 +127,7 @@ func (t *Target) serve(handlers int) (*embedded, error) {
 	}
 	e := &embedded{srv: t.newServer(t.proto), served: make(chan error, 1), addr: l.Addr().String()}
 	e.srv.MaxConcurrentHandlers = handlers
+	e.srv.Observer = t.observer
 	if t.cfg.Server != nil {
 		t.cfg.Server(e.srv)
 	}
