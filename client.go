@@ -60,7 +60,8 @@ type ClientOptions struct {
 	// silent for this long and closes the connection when it stays silent
 	// for two intervals (Conn.Done closes, pending requests fail), so a
 	// dead server is noticed while idle. The client then reads all the
-	// time, like AlwaysRead. Zero: no pings.
+	// time, like AlwaysRead. Zero: no pings; an interval under MinKeepalive
+	// is raised to it.
 	Keepalive time.Duration
 }
 
@@ -299,7 +300,7 @@ func newClient(p *Protocol, nc net.Conn, opts *ClientOptions, rest []byte) *Clie
 		cl.conn.e.StartReading()
 	}
 	if keepalive {
-		cl.conn.e.Keepalive(opts.Keepalive, cl.sendPing)
+		cl.conn.e.Keepalive(max(opts.Keepalive, MinKeepalive), cl.sendPing)
 	}
 	return cl
 }
@@ -478,6 +479,7 @@ func (cl *Client) exchange(ctx context.Context, out Outgoing, accept []MessageTy
 		}
 		id = cl.newID()
 		h := wire.NativeHeader{Kind: wire.KindRequest, ID: id}
+		h.Meta = cl.traceMeta(ctx) // an Observer's trace context (native_client.go)
 		if dl, ok := ctx.Deadline(); ok {
 			// The server's handler gets the caller's remaining time.
 			if h.Timeout = time.Until(dl); h.Timeout <= 0 {

@@ -175,7 +175,7 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 	}
 	m := &c.msg
 	if m.Conn != c || m.replyBuf != c.reply { // first use, or set by other code
-		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply}
+		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply, native: c.native}
 	}
 	m.Type, m.Payload, m.onReader = MessageType(fr.Type), fr.Payload, true
 	ctx, ob := c.obs.start(c.Context(), DirectionIn, m.Type)
@@ -246,7 +246,13 @@ func (c *Conn) encodeReply(buf *[]byte, out Outgoing) error {
 	if out.Type == c.proto.cfg.NotFoundType {
 		c.stats.NotFound.Add(1)
 	}
-	if err := c.proto.appendReply(buf, out); err != nil {
+	var err error
+	if c.native { // a reply to a one-way message of the native profile: a push
+		*buf, err = c.proto.appendNative((*buf)[:0], &wire.NativeHeader{Kind: wire.KindMessage}, out)
+	} else {
+		err = c.proto.appendReply(buf, out)
+	}
+	if err != nil {
 		c.log.Warn("binproto: reply not encodable", "type", out.Type, "err", err)
 		c.stats.HandlerErrors.Add(1)
 		return engine.Close(CloseHandlerError, err)

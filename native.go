@@ -169,6 +169,12 @@ type NativeOptions struct {
 	SniffWait time.Duration
 }
 
+// MinKeepalive is the shortest keepalive interval: a shorter
+// ClientOptions.Keepalive or NativeOptions.Keepalive is raised to it, so
+// that pings stay within what a server answers (a client pinging faster is
+// closed with CloseRateLimit).
+const MinKeepalive = 100 * time.Millisecond
+
 // Defaults of NativeOptions.
 const (
 	DefaultMaxConcurrentStreams  = 256

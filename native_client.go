@@ -2,6 +2,7 @@ package binproto
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -179,4 +180,21 @@ func (cl *Client) goAway(last uint32, e *Error) {
 func (cl *Client) sendPing() {
 	var a [32]byte
 	cl.conn.e.TrySend(cl.proto.native.layout.AppendPing(a[:0], [8]byte{}, false))
+}
+
+// traceMeta returns the meta entries that carry ctx's trace context to the
+// server, when the client's Observer propagates one (see Propagator); nil
+// otherwise, at no cost.
+func (cl *Client) traceMeta(ctx context.Context) []byte {
+	ob := cl.conn.obs
+	if ob == nil || ob.prop == nil {
+		return nil
+	}
+	var meta []byte
+	ob.inject(ctx, func(key, value string) {
+		if len(meta)+len(key)+len(value)+2*binary.MaxVarintLen16 <= wire.MaxMeta {
+			meta = wire.AppendMeta(meta, key, value)
+		}
+	})
+	return meta
 }

@@ -32,8 +32,8 @@ type pingBucket struct {
 }
 
 const (
-	maxPingBurst = 16
-	pingRate     = 4.0
+	maxPingBurst = 64
+	pingRate     = 20.0 // twice what a client pinging every MinKeepalive sends
 )
 
 func (b *pingBucket) allow(now time.Time) bool {
@@ -103,7 +103,7 @@ func (c *Conn) negotiate(speaksFirst bool) error {
 		return engine.Close(CloseConfigMismatch, err)
 	}
 	if d := s.Native.Keepalive; d > 0 {
-		c.e.Keepalive(d, c.sendPing)
+		c.e.Keepalive(max(d, MinKeepalive), c.sendPing)
 	}
 	if age := s.Native.MaxConnectionAge; age > 0 {
 		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(age))
@@ -238,6 +238,7 @@ func (s *Server) nativeMessage(c *Conn, fr wire.Frame) error {
 			e.NotProcessed = true
 			c.sendError(fr.ID, e)
 		}
+		c.obs.once(c.Context(), DirectionIn, t, fr.Len, OutcomeOf(e), e)
 		return nil
 	}
 	if !s.allowFrame(c, fr.Len) {
@@ -264,27 +265,34 @@ func (s *Server) nativeMessage(c *Conn, fr wire.Frame) error {
 		return refuse(&Error{Code: CodeNotFound, Message: fmt.Sprintf("unknown message type %d", t)})
 	}
 	c.e.Touch()
-	st := &nativeStream{c: c, h: h, id: fr.ID, req: req}
+	if !req {
+		// One-way messages are handled in order on the reader, as on the
+		// compatible profile: a stream of them costs no goroutine, and a
+		// request sent after them is handled after them.
+		return c.handle(h, fr)
+	}
+	st := &nativeStream{c: c, h: h, id: fr.ID, n: fr.Len}
+	if c.obs != nil && len(fr.Meta) > 0 {
+		st.meta = append([]byte(nil), fr.Meta...) // for the observer's Extract, after the frame is gone
+	}
 	st.msg = Message{Type: t, Conn: c, proto: c.proto, native: true}
 	st.ctx.parent = c.Context()
 	if fr.Timeout > 0 {
 		st.ctx.deadline = timeNow().Add(fr.Timeout)
 	}
-	if req {
-		n.mu.Lock()
-		switch {
-		case n.goingAway:
-			n.mu.Unlock()
-			return refuse(&Error{Code: CodeUnavailable, Message: "the server is going away"})
-		case n.streams[fr.ID] != nil:
-			n.mu.Unlock()
-			c.sendError(fr.ID, &Error{Code: CodeProtocol, Message: "request id in use", NotProcessed: true})
-			return engine.Close(CloseProtocol, fmt.Errorf("binproto: request id %d reused while in flight", fr.ID))
-		}
-		n.streams[fr.ID] = st
-		n.lastID = max(n.lastID, fr.ID)
+	n.mu.Lock()
+	switch {
+	case n.goingAway:
 		n.mu.Unlock()
+		return refuse(&Error{Code: CodeUnavailable, Message: "the server is going away"})
+	case n.streams[fr.ID] != nil:
+		n.mu.Unlock()
+		c.sendError(fr.ID, &Error{Code: CodeProtocol, Message: "request id in use", NotProcessed: true})
+		return engine.Close(CloseProtocol, fmt.Errorf("binproto: request id %d reused while in flight", fr.ID))
 	}
+	n.streams[fr.ID] = st
+	n.lastID = max(n.lastID, fr.ID)
+	n.mu.Unlock()
 	st.held = c.e.HoldFrame(len(fr.Payload)) // the copy counts against the server's budget
 	st.payload = getBuffer(c.proto, len(fr.Payload))
 	*st.payload = append((*st.payload)[:0], fr.Payload...)
@@ -305,12 +313,13 @@ func (n *nativeConn) cancel(id uint32) {
 	}
 }
 
-// nativeStream is one request or one-way message being handled.
+// nativeStream is one request being handled.
 type nativeStream struct {
 	c       *Conn
 	h       Handler
 	id      uint32
-	req     bool
+	n       int    // the request frame's bytes
+	meta    []byte // the request's meta, kept for an Observer's Extract
 	ctx     stream
 	msg     Message
 	payload *[]byte
@@ -326,24 +335,22 @@ func (st *nativeStream) Run() (*[]byte, error) {
 	hint := len(*st.payload) + 64       // replies are often the size of their requests
 	scratch := getBuffer(c.proto, hint) // where a typed handler's reply may be encoded early
 	st.msg.replyBuf = scratch
-	out, herr := c.serveNative(&st.ctx, st.h, &st.msg)
+	var ctx context.Context = &st.ctx
+	var ob msgObs
+	if c.obs != nil {
+		ctx = c.obs.extract(ctx, func(key string) string { return metaValue(st.meta, key) })
+		ctx, ob = c.obs.start(ctx, DirectionIn, st.msg.Type)
+	}
+	out, herr := c.serveNative(ctx, st.h, &st.msg)
 	st.ctx.end()
 	defer putBuffer(c.proto, scratch)
 	reply := getBuffer(c.proto, hint)
 	b := (*reply)[:0]
 	var err error
 	switch {
-	case !st.req:
-		if herr != nil || !out.ok {
-			putBuffer(c.proto, reply)
-			return nil, nil
-		}
-		b, err = c.proto.appendNative(b, &wire.NativeHeader{Kind: wire.KindMessage}, out) // a push
+	case herr != nil && herr.Code == CodeCanceled && st.ctx.Err() == context.Canceled && c.Context().Err() == nil:
+		b = nil // the caller gave up: nobody waits for an answer
 	case herr != nil:
-		if herr.Code == CodeCanceled && st.ctx.Err() == context.Canceled && c.Context().Err() == nil {
-			putBuffer(c.proto, reply) // the caller gave up: nobody waits for an answer
-			return nil, nil
-		}
 		b = c.proto.native.layout.AppendError(b, st.id, herr.Code, herr.NotProcessed, herr.Message)
 	case !out.ok:
 		b, err = c.proto.native.layout.AppendFrame(b, &wire.NativeHeader{Kind: wire.KindReply, ID: st.id, Flags: wire.FlagNoReply, Type: uint64(st.msg.Type)}, nil)
@@ -353,10 +360,35 @@ func (st *nativeStream) Run() (*[]byte, error) {
 	if err != nil {
 		c.stats.HandlerErrors.Add(1)
 		c.log.Warn("binproto: reply not encodable", "type", out.Type, "err", err)
-		b = c.proto.native.layout.AppendError(b[:0], st.id, CodeInternal, false, "the reply could not be encoded")
+		herr = &Error{Code: CodeInternal, Message: "the reply could not be encoded"}
+		b = c.proto.native.layout.AppendError(b[:0], st.id, herr.Code, false, herr.Message)
+	}
+	if ob.ob != nil {
+		var oerr error
+		if herr != nil {
+			oerr = herr
+		}
+		ob.served(ctx, st.h, st.n, out, len(b), oerr)
+	}
+	if b == nil {
+		putBuffer(c.proto, reply)
+		return nil, nil
 	}
 	*reply = b
 	return reply, nil
+}
+
+// metaValue returns the value of key in meta entries, or "".
+func metaValue(meta []byte, key string) string {
+	var v string
+	wire.RangeMeta(meta, func(k, val []byte) bool {
+		if string(k) == key {
+			v = string(val)
+			return false
+		}
+		return true
+	})
+	return v
 }
 
 // done releases what the stream holds and forgets it.
@@ -368,9 +400,6 @@ func (st *nativeStream) done() {
 	}
 	c.e.Unhold(st.held)
 	st.held = 0
-	if !st.req {
-		return
-	}
 	n := c.nat
 	n.mu.Lock()
 	if n.streams[st.id] == st {

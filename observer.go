@@ -164,6 +164,10 @@ func OutcomeOf(err error) Outcome {
 	if errors.As(err, &ce) {
 		return reasonOutcome(ce.Reason)
 	}
+	var coded *Error // the native profile's error frames
+	if errors.As(err, &coded) {
+		return codeOutcome(coded.Code)
+	}
 	var nf *NotFoundError
 	var fe *schema.FieldError
 	switch {
@@ -183,6 +187,27 @@ func OutcomeOf(err error) Outcome {
 		return OutcomeInvalid
 	case errors.Is(err, ErrClientClosed), errors.Is(err, net.ErrClosed), errors.Is(err, ErrServerClosed):
 		return OutcomeUnavailable
+	}
+	return OutcomeInternal
+}
+
+// codeOutcome is the outcome of a native error frame of code c.
+func codeOutcome(c Code) Outcome {
+	switch c {
+	case CodeNotFound:
+		return OutcomeNotFound
+	case CodeInvalid, CodeTooLarge:
+		return OutcomeInvalid
+	case CodeUnauthenticated:
+		return OutcomeUnauthenticated
+	case CodeRateLimited:
+		return OutcomeRateLimited
+	case CodeUnavailable, CodeConfigMismatch:
+		return OutcomeUnavailable
+	case CodeDeadlineExceeded:
+		return OutcomeDeadlineExceeded
+	case CodeCanceled:
+		return OutcomeCanceled
 	}
 	return OutcomeInternal
 }
@@ -541,8 +566,12 @@ func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageT
 func (cl *Client) sendFrames(ctx context.Context, b []byte, n int) error {
 	err := cl.writeFrames(ctx, b, n)
 	if ob := cl.conn.obs; ob != nil {
+		parse := cl.proto.framing.ParseFrame
+		if cl.native {
+			parse = cl.proto.native.layout.ParseFrame
+		}
 		for len(b) > 0 {
-			rest, fr, ok, perr := cl.proto.framing.ParseFrame(b)
+			rest, fr, ok, perr := parse(b)
 			if perr != nil || !ok {
 				break
 			}

@@ -30,6 +30,11 @@ var valueCodec = schema.MustCodec[value]()
 // setup serves a protocol of two types with a handler for Echo that starts
 // a span of its own, all traced by one Tracer into an in-memory exporter.
 func setup(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider, *bpotel.Tracer, *binproto.Client) {
+	return setupProfile(t, binproto.ProfileCompatible)
+}
+
+// setupProfile is setup with a client of the given profile.
+func setupProfile(t *testing.T, profile binproto.Profile) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider, *bpotel.Tracer, *binproto.Client) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
@@ -56,7 +61,7 @@ func setup(t *testing.T) (*tracetest.InMemoryExporter, *sdktrace.TracerProvider,
 	t.Cleanup(func() { srv.Close(); <-done })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	cl, err := binproto.Dial(ctx, p, l.Addr().String(), &binproto.ClientOptions{Observer: tr})
+	cl, err := binproto.Dial(ctx, p, l.Addr().String(), &binproto.ClientOptions{Observer: tr, Profile: profile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +168,40 @@ func TestPropagation(t *testing.T) {
 	server := spanNamed(t, spans, "binproto/echo", trace.SpanKindServer)
 	if server.SpanContext.TraceID() != client.SpanContext.TraceID() || server.Parent.SpanID() != client.SpanContext.SpanID() || !server.Parent.IsRemote() {
 		t.Errorf("server span %v (parent %v) is not the remote child of client span %v", server.SpanContext, server.Parent, client.SpanContext)
+	}
+}
+
+// TestNativePropagation: over a real connection of the native profile, the
+// request carries the client span's trace context, so that the server span
+// is its remote child in one trace, and the handler's span the server
+// span's child.
+func TestNativePropagation(t *testing.T) {
+	exp, tp, _, cl := setupProfile(t, binproto.ProfileNative)
+	ctx, caller := tp.Tracer("test").Start(context.Background(), "caller")
+	var out value
+	if _, err := binproto.RequestTyped(ctx, cl, binproto.Typed(Echo, valueCodec, &value{9}), valueCodec, &out); err != nil || out.V != 9 {
+		t.Fatalf("echo: %v, %v", out, err)
+	}
+	caller.End()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(exp.GetSpans()) < 4 && time.Now().Before(deadline) { // the server ends its span after the reply is written
+		time.Sleep(5 * time.Millisecond)
+	}
+	spans := exp.GetSpans()
+	root := spanNamed(t, spans, "caller", trace.SpanKindInternal)
+	client := spanNamed(t, spans, "binproto/echo", trace.SpanKindClient)
+	server := spanNamed(t, spans, "binproto/echo", trace.SpanKindServer)
+	work := spanNamed(t, spans, "handler-work", trace.SpanKindInternal)
+	trace := root.SpanContext.TraceID()
+	for _, s := range []tracetest.SpanStub{client, server, work} {
+		if s.SpanContext.TraceID() != trace {
+			t.Errorf("span %s/%v is in trace %v, not the caller's %v", s.Name, s.SpanKind, s.SpanContext.TraceID(), trace)
+		}
+	}
+	if server.Parent.SpanID() != client.SpanContext.SpanID() || !server.Parent.IsRemote() {
+		t.Errorf("the server span's parent is %v, want the client span %v, remote", server.Parent, client.SpanContext)
+	}
+	if work.Parent.SpanID() != server.SpanContext.SpanID() {
+		t.Errorf("the handler's span is not the child of the server span")
 	}
 }
