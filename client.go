@@ -56,7 +56,9 @@ type ClientOptions struct {
 	// silent for this long and closes the connection when it stays silent
 	// for two intervals (Conn.Done closes, pending requests fail), so a
 	// dead server is noticed while idle. The client then reads all the
-	// time, like AlwaysRead. Zero: no pings.
+	// time, like AlwaysRead. Zero: no pings. An idle client pings every
+	// second interval, and a server closes a connection that pings more
+	// than 4 times a second: keep it at 125 ms or more.
 	Keepalive time.Duration
 }
 
