@@ -27,6 +27,7 @@ const (
 	ProfileNative
 )
 
+// String returns "compatible" or "native".
 func (p Profile) String() string {
 	switch p {
 	case ProfileCompatible:
@@ -37,7 +38,8 @@ func (p Profile) String() string {
 	return fmt.Sprintf("Profile(%d)", uint8(p))
 }
 
-// Code is the code of an error frame of the native profile.
+// Code is the code of an error frame of the native profile: one of the
+// Code constants below. Its String method names it ("invalid").
 type Code = wire.Code
 
 // The codes of error frames.
@@ -62,8 +64,8 @@ const (
 // context.DeadlineExceeded, context.Canceled). A handler may return one to
 // choose the code its caller sees: see Errorf.
 type Error struct {
-	Code    Code
-	Message string
+	Code    Code   // what went wrong
+	Message string // the server's text
 	// NotProcessed reports that the server did not process the request (it
 	// refused it before any handler ran, or never read it): sending it
 	// again is safe even if it is not idempotent.
@@ -76,6 +78,7 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// Error returns "binproto: ", the code's name and the message.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("binproto: ")
@@ -124,16 +127,19 @@ func (e *Error) Is(target error) bool {
 var ErrNotNative = wire.ErrNotNative
 
 // ErrNoReply is the error of a request of the native profile whose handler
-// sent no reply.
+// returned NoReply.
 var ErrNoReply = errors.New("binproto: the handler sent no reply")
 
-// ConfigMismatchError is the error of a native client whose server has
-// another configuration: the differences are named, one per line, from
-// the client's side ("header format: local \">H\", peer \">I\"").
+// ConfigMismatchError is the error of Dial, for a native client whose
+// server has another configuration (types, fields, header format,
+// checksum, not-found type); the server closes the connection.
 type ConfigMismatchError struct {
+	// Differences names each difference, from the client's side:
+	// "header format: local \">H\", peer \">I\"".
 	Differences []string
 }
 
+// Error lists the differences.
 func (e *ConfigMismatchError) Error() string {
 	return "binproto: the server's configuration differs: " + strings.Join(e.Differences, "; ")
 }
