@@ -203,7 +203,7 @@ func TestBenchSchema(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBench(t, out, "--schema", gatewaySchema, "--type", "log", "--var-len", "100", "--plots=false")
-	if !strings.Contains(stdout, "Benchmarking binproto and http (baseline): schema") {
+	if !strings.Contains(stdout, "Benchmarking binproto, binproto-native and http (baseline): schema") {
 		t.Errorf("output:\n%s", stdout)
 	}
 	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "http"}, []string{"schema/log-rr"})

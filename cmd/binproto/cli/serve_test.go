@@ -279,7 +279,7 @@ func TestServeAndBenchAddr(t *testing.T) {
 	addr, stop, serveOut := startServe(t)
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBench(t, out, "--fixed", "--addr", addr, "--baseline", "none", "--plots=false")
-	if !strings.Contains(stdout, "Benchmarking binproto: fixed") {
+	if !strings.Contains(stdout, "Benchmarking binproto and binproto-native: fixed") {
 		t.Errorf("output:\n%s", stdout)
 	}
 	checkBenchmarks(t, res, []string{"binproto", "binproto-native"}, fixedIDs)

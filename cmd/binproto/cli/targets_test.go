@@ -118,7 +118,7 @@ func TestBenchSharedTargets(t *testing.T) {
 	out = filepath.Join(t.TempDir(), "base")
 	_, res = quickBench(t, out, "--concurrent", "--plots=false", "--baseline", "grpc")
 	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "grpc"}, sharedIDs[:2])
-	if res.BaselineName() != "grpc" || len(res.Ratios) != 2 || res.Ratios[0].Target != "binproto" || res.Ratios[0].Throughput <= 0 {
+	if res.BaselineName() != "grpc" || len(res.Ratios) != 4 || res.Ratios[0].Target != "binproto" || res.Ratios[1].Target != "binproto-native" || res.Ratios[0].Throughput <= 0 {
 		t.Fatalf("baseline %q, ratios %+v", res.BaselineName(), res.Ratios)
 	}
 }
