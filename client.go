@@ -108,10 +108,11 @@ type Client struct {
 	mu      sync.Mutex
 	pending []*call // requests awaiting replies, oldest first from head
 	head    int
-	err     error       // set once the connection is gone
-	shut    atomic.Bool // Close was called
-	inPush  atomic.Bool // a push handler is running on the read goroutine
-	warned  sync.Map    // message types already warned of as undeclared pushes
+	err     error        // set once the connection is gone
+	shut    atomic.Bool  // Close was called
+	inPush  atomic.Bool  // a push handler is running on the read goroutine
+	warned  sync.Map     // message types already warned of as undeclared pushes
+	callers atomic.Int32 // requests being made: more than one, and their frames share writes
 
 	// The native profile (native_client.go); streams and away are guarded
 	// by mu.
@@ -464,6 +465,8 @@ func (cl *Client) exchange(ctx context.Context, out Outgoing, accept []MessageTy
 	if err := doneErr(ctx); err != nil {
 		return nil, err // a done context sends nothing
 	}
+	cl.callers.Add(1)
+	defer cl.callers.Add(-1)
 	if cl.udp {
 		cl.udpMu.Lock()
 		defer cl.udpMu.Unlock()
@@ -510,7 +513,7 @@ func (cl *Client) exchange(ctx context.Context, out Outgoing, accept []MessageTy
 	w := cl.conn.e.Writer()
 	for queued := false; !queued && err == nil; {
 		if err = w.WaitRoom(ctx, len(b)); err == nil {
-			queued, err = w.TryWrite(b, func() error { return cl.addCall(k) })
+			queued, err = w.TryWrite(b, func() error { return cl.addCall(k) }, cl.callers.Load() > 1)
 			if queued {
 				err = nil
 			}

@@ -24,7 +24,7 @@ func TestWriterLargeZeroAllocs(t *testing.T) {
 			run  func(w *Writer) error
 		}{
 			{"Write", WriterOptions{}, func(w *Writer) error { return w.Write(ctx, frame) }},
-			{"TryWrite", WriterOptions{}, func(w *Writer) error { _, err := w.TryWrite(frame, nil); return err }},
+			{"TryWrite", WriterOptions{}, func(w *Writer) error { _, err := w.TryWrite(frame, nil, false); return err }},
 			{"Queue", WriterOptions{}, func(w *Writer) error {
 				if flush, err := w.Queue(ctx, frame); err != nil || !flush {
 					return err

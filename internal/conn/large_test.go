@@ -45,7 +45,7 @@ func TestTryWrite(t *testing.T) {
 	frame := bytes.Repeat([]byte{1}, 64<<10+10)
 	admitted := 0
 	admit := func() error { admitted++; return nil }
-	queued, err := w.TryWrite(frame, admit)
+	queued, err := w.TryWrite(frame, admit, false)
 	if !queued || err != nil || sc.first != &frame[0] || sc.bytes != len(frame) || admitted != 1 {
 		t.Fatalf("idle: queued %v, err %v, direct %v, %d bytes, admitted %d", queued, err, sc.first == &frame[0], sc.bytes, admitted)
 	}
@@ -55,7 +55,7 @@ func TestTryWrite(t *testing.T) {
 	w.mu.Lock()
 	w.flushing = true
 	w.mu.Unlock()
-	queued, err = w.TryWrite(frame, admit)
+	queued, err = w.TryWrite(frame, admit, false)
 	if !queued || err != nil || w.queued != len(frame) || sc.bytes != len(frame) {
 		t.Fatalf("busy: queued %v, err %v, %d queued, %d written", queued, err, w.queued, sc.bytes)
 	}
@@ -69,21 +69,21 @@ func TestTryWrite(t *testing.T) {
 	w2.flushing = true
 	w2.appendLocked(make([]byte, 100))
 	w2.mu.Unlock()
-	if queued, err := w2.TryWrite(frame, admit); queued || err != nil || admitted != 2 {
+	if queued, err := w2.TryWrite(frame, admit, false); queued || err != nil || admitted != 2 {
 		t.Fatalf("full: queued %v, err %v, admitted %d", queued, err, admitted)
 	}
 	// admit's error: nothing queued.
 	errAdmit := errors.New("no")
-	if queued, err := w.TryWrite(frame, func() error { return errAdmit }); queued || err != errAdmit {
+	if queued, err := w.TryWrite(frame, func() error { return errAdmit }, false); queued || err != errAdmit {
 		t.Fatalf("admit error: queued %v, err %v", queued, err)
 	}
 	// A failed writer.
 	fc := &failConn{} // fails every write
 	w3 := NewWriter(fc, WriterOptions{})
-	if queued, err := w3.TryWrite(frame, nil); !queued || !errors.Is(err, ErrWriterClosed) {
+	if queued, err := w3.TryWrite(frame, nil, false); !queued || !errors.Is(err, ErrWriterClosed) {
 		t.Fatalf("failing write: queued %v, err %v", queued, err)
 	}
-	if queued, err := w3.TryWrite(frame, nil); queued || !errors.Is(err, ErrWriterClosed) {
+	if queued, err := w3.TryWrite(frame, nil, false); queued || !errors.Is(err, ErrWriterClosed) {
 		t.Fatalf("after failure: queued %v, err %v", queued, err)
 	}
 }
@@ -131,7 +131,7 @@ func BenchmarkWriterLarge(b *testing.B) {
 			run  func(w *Writer) error
 		}{
 			{"Write", WriterOptions{}, func(w *Writer) error { return w.Write(ctx, frame) }},
-			{"TryWrite", WriterOptions{}, func(w *Writer) error { _, err := w.TryWrite(frame, nil); return err }},
+			{"TryWrite", WriterOptions{}, func(w *Writer) error { _, err := w.TryWrite(frame, nil, false); return err }},
 			{"Queue", WriterOptions{}, func(w *Writer) error {
 				if flush, err := w.Queue(ctx, frame); !flush || err != nil {
 					return fmt.Errorf("flush %v, %v", flush, err)

@@ -3,6 +3,7 @@ package conn
 import (
 	"context"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -349,7 +350,12 @@ func (w *Writer) TryQueue(frame []byte, admit func() error) (queued, flush bool,
 // frame was admitted and err is the error of a write made by this
 // goroutine: the writer has then failed and the connection is closed.
 // The caller keeps frame.
-func (w *Writer) TryWrite(frame []byte, admit func() error) (queued bool, err error) {
+//
+// With gather set (other goroutines are about to write too), a frame that
+// finds the writer idle is queued instead, and this goroutine yields once
+// before it flushes the queue: the frames the others queue meanwhile share
+// its write.
+func (w *Writer) TryWrite(frame []byte, admit func() error, gather bool) (queued bool, err error) {
 	w.mu.Lock()
 	if w.err != nil {
 		err = w.err
@@ -366,7 +372,7 @@ func (w *Writer) TryWrite(frame []byte, admit func() error) (queued bool, err er
 			return false, err
 		}
 	}
-	if !w.flushing && w.queued == 0 && !w.opts.NoCoalesce {
+	if !w.flushing && w.queued == 0 && !w.opts.NoCoalesce && !gather {
 		w.flushing = true
 		w.mu.Unlock()
 		err := w.writeOne(frame)
@@ -379,6 +385,11 @@ func (w *Writer) TryWrite(frame []byte, admit func() error) (queued bool, err er
 		return true, nil
 	}
 	w.flushing = true
+	if gather && !w.opts.NoCoalesce {
+		w.mu.Unlock()
+		runtime.Gosched()
+		w.mu.Lock()
+	}
 	return true, w.flush()
 }
 

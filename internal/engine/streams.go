@@ -74,7 +74,14 @@ func (c *Conn) runTask(task Task) {
 		c.Close(reason, err)
 	case reply != nil:
 		held := c.Hold(len(*reply))
-		if werr := c.w.Write(c.ctx, *reply); werr == nil {
+		// While other tasks run, the reply is queued and flushed in the
+		// background, with the replies they are about to queue: few writes
+		// for many replies. The last one running writes at once.
+		write := c.w.Write
+		if c.streams.Load() > 1 && !c.opts.NoFastPath && len(*reply) <= max(c.opts.Allowance, 4096) {
+			write = c.w.Send
+		}
+		if werr := write(c.ctx, *reply); werr == nil {
 			c.opts.Counters.Sent(len(*reply))
 		}
 		c.Unhold(held)
