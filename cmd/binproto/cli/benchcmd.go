@@ -35,6 +35,9 @@ type benchFlags struct {
 	targets                 []string
 	targetsSet, baselineSet bool
 
+	// capacity holds the capacity mode's flags.
+	capacity capacityFlags
+
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
 }
@@ -51,6 +54,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 		Example: "  binproto bench --all\n" +
 			"  binproto bench --fixed --duration 2s --rounds 5\n" +
 			"  binproto bench --variable --sizes 64,1KiB,64KiB --baseline none\n" +
+			"  binproto bench --capacity --slo 5ms\n" +
 			"  binproto bench --all --compare benchmark_results/previous.json",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -89,6 +93,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	f.StringVar(&bf.baseline, "baseline", defaultBaseline, "baseline target: "+strings.Join(names(bf.baselines), ", ")+", or none")
 	f.StringSliceVar(&bf.targets, "targets", nil, "targets to measure against the baseline (default: all in this build)")
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
+	bf.capacity.add(f)
 	return cmd
 }
 
@@ -149,9 +154,15 @@ func (bf *benchFlags) options() (bench.Options, error) {
 	if bf.realistic {
 		o.Kinds = append(o.Kinds, report.KindRealistic)
 	}
+	if bf.capacity.on {
+		o.Kinds = append(o.Kinds, report.KindCapacity)
+	}
 	if bf.all || len(o.Kinds) == 0 {
 		o.Kinds = bench.DefaultOptions().Kinds
+	} else {
+		o.Capacity = bench.CapacityOptions{} // the full schedule, not --all's
 	}
+	bf.capacity.apply(&o.Capacity)
 	sizes, err := parseSizes(bf.sizes)
 	if err != nil {
 		return o, usagef("--sizes: %v", err)

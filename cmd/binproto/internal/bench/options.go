@@ -26,7 +26,8 @@ const (
 // Options configures Run. Start from DefaultOptions.
 type Options struct {
 	// Kinds lists the workloads to run: report.KindFixed,
-	// report.KindVariable and/or report.KindRealistic.
+	// report.KindVariable, report.KindRealistic and/or
+	// report.KindCapacity.
 	Kinds []string
 	// Duration is the measured time of each phase (one workload on one
 	// target in one round).
@@ -62,13 +63,18 @@ type Options struct {
 	SampleInterval time.Duration
 	// Progress chooses the progress display.
 	Progress ProgressMode
+	// Capacity configures the capacity mode (report.KindCapacity in
+	// Kinds); its zero value runs the default schedule. Rounds, Duration
+	// and Warmup do not apply to it: each target climbs one ladder.
+	Capacity CapacityOptions
 }
 
 // DefaultOptions returns the settings of `binproto bench --all`: about
-// half a minute per target on a two-core machine.
+// a minute per target on a two-core machine, the capacity mode on the
+// QuickCapacity schedule.
 func DefaultOptions() Options {
 	return Options{
-		Kinds:          []string{report.KindFixed, report.KindVariable, report.KindRealistic},
+		Kinds:          []string{report.KindFixed, report.KindVariable, report.KindRealistic, report.KindCapacity},
 		Duration:       450 * time.Millisecond,
 		Warmup:         100 * time.Millisecond,
 		Rounds:         3,
@@ -82,6 +88,7 @@ func DefaultOptions() Options {
 		BatchSize:      64,
 		Seed:           1,
 		SampleInterval: 200 * time.Millisecond,
+		Capacity:       QuickCapacity(),
 	}
 }
 
@@ -94,11 +101,16 @@ const maxRealisticBuffers = 256 << 20
 // Validate reports the first setting that cannot be run.
 func (o *Options) Validate() error {
 	if len(o.Kinds) == 0 {
-		return errors.New("no benchmark selected (use --all, --fixed, --variable or --realistic)")
+		return errors.New("no benchmark selected (use --all, --fixed, --variable, --realistic or --capacity)")
 	}
 	for _, k := range o.Kinds {
-		if !slices.Contains([]string{report.KindFixed, report.KindVariable, report.KindRealistic}, k) {
+		if !slices.Contains([]string{report.KindFixed, report.KindVariable, report.KindRealistic, report.KindCapacity}, k) {
 			return fmt.Errorf("unknown benchmark kind %q", k)
+		}
+	}
+	if slices.Contains(o.Kinds, report.KindCapacity) {
+		if err := o.Capacity.withDefaults().validate(); err != nil {
+			return err
 		}
 	}
 	switch {

@@ -40,6 +40,8 @@ type Results struct {
 	Resources     []Sample     `json:"resources"`
 	Notes         []string     `json:"notes"`
 	Comparison    *Comparison  `json:"comparison,omitempty"`
+	// Capacity is the capacity mode's outcome, when KindCapacity ran.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // Environment describes the machine and Go runtime the run used.

@@ -68,6 +68,10 @@ func Validate(r *Results) error {
 			return fmt.Errorf("benchmark %q: %w", b.ID, err)
 		}
 	}
+	if err := validateCapacity(r, targets); err != nil {
+		return err
+	}
+	seen[CapacityID] = r.Capacity != nil
 	for _, q := range r.Ratios {
 		if !seen[q.Benchmark] || !targets[q.Target] || !targets[q.Baseline] {
 			return fmt.Errorf("ratio %s/%s on %q refers to unknown names", q.Target, q.Baseline, q.Benchmark)
@@ -92,7 +96,7 @@ func validateConfig(c *Config) error {
 		return errors.New("kinds is empty")
 	}
 	for _, k := range c.Kinds {
-		if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic}, k) {
+		if !slices.Contains([]string{KindFixed, KindVariable, KindRealistic, KindCapacity}, k) {
 			return fmt.Errorf("unknown kind %q", k)
 		}
 	}
