@@ -17,9 +17,12 @@ import (
 // seconds even under the race detector.
 const benchTimeout = 60 * time.Second
 
-// quick are flags that keep a bench run short: 150 ms per phase.
+// quick are flags that keep a bench run short: 150 ms per phase, and a
+// capacity ladder of at most two 100 ms steps per target.
 var quick = []string{"--duration", "150ms", "--warmup", "0", "--rounds", "1", "--clients", "8",
-	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines"}
+	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines",
+	"--capacity-start", "500", "--capacity-factor", "2", "--capacity-max", "1000", "--capacity-step", "100ms",
+	"--capacity-conns", "4", "--capacity-attempts", "1"}
 
 func benchArgs(out string, extra ...string) []string {
 	return append(append([]string{"bench", "--out", out}, quick...), extra...)
@@ -103,10 +106,14 @@ func checkBenchmarks(t *testing.T, res *report.Results, targets []string, ids ..
 // results.json and in report.md.
 func checkRatios(t *testing.T, res *report.Results, md string) {
 	t.Helper()
-	if len(res.Ratios) != len(res.Benchmarks) {
-		t.Fatalf("%d ratios for %d benchmarks", len(res.Ratios), len(res.Benchmarks))
+	ratios := res.Ratios
+	if res.Capacity != nil { // the capacity ratio comes last
+		ratios = ratios[:max(0, len(ratios)-1)]
 	}
-	for i, q := range res.Ratios {
+	if len(ratios) != len(res.Benchmarks) {
+		t.Fatalf("%d ratios for %d benchmarks", len(ratios), len(res.Benchmarks))
+	}
+	for i, q := range ratios {
 		b := res.Benchmarks[i]
 		if q.Benchmark != b.ID || q.Target != "binproto" || q.Baseline != "http" || q.Throughput <= 0 || q.WireBytes <= 0 {
 			t.Errorf("ratio %+v for %s", q, b.ID)
@@ -135,8 +142,8 @@ func TestBenchAll(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBench(t, out, "--all")
-	for _, s := range []string{"Benchmarking binproto and http (baseline): fixed, variable, realistic, 1 round(s) of 150ms",
-		"binproto / http", "Wrote 9 files to " + out, "Report: " + filepath.Join(out, "report.md")} {
+	for _, s := range []string{"Benchmarking binproto and http (baseline): fixed, variable, realistic, capacity, 1 round(s) of 150ms",
+		"binproto / http", "Wrote 10 files to " + out, "Report: " + filepath.Join(out, "report.md")} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("output lacks %q:\n%s", s, stdout)
 		}
@@ -153,8 +160,9 @@ func TestBenchAll(t *testing.T) {
 	md := readFile(t, filepath.Join(out, report.ReportFile))
 	checkRatios(t, res, md)
 
+	checkCapacity(t, res, 2, "binproto", "http")
 	plots := []string{report.PlotThroughput, report.PlotLatency, report.PlotScalingMsg, report.PlotScalingMB,
-		report.PlotClients, report.PlotCPU, report.PlotRSS}
+		report.PlotClients, report.PlotCapacity, report.PlotCPU, report.PlotRSS}
 	pngs, _ := filepath.Glob(filepath.Join(out, "*.png"))
 	if len(pngs) != len(plots) {
 		t.Fatalf("%d PNG files, want %d: %v", len(pngs), len(plots), pngs)
