@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 
 	"github.com/jedib0t/go-pretty/v6/table"
 	"gonum.org/v1/plot"
@@ -36,7 +37,7 @@ func capacityPlot(r *Results) (*plot.Plot, error) {
 		"offered load (calls / s, log scale)", "latency from intended start (µs, log scale)")
 	useLogY(p)
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = rateTicks{}
 	lines := 0
 	lo, hi := c.StartPerSec, c.StartPerSec
 	for _, cr := range c.Results {
@@ -70,6 +71,23 @@ func capacityPlot(r *Results) (*plot.Plot, error) {
 	p.Legend.Add("SLO p99 "+FormatMicros(c.SLOUs), slo)
 	legendRoom(p, lines+1, true)
 	return p, nil
+}
+
+// rateTicks marks 1, 2 and 5 times each power of ten on a log axis,
+// labelled 1k, 2k, 5k, 10k...
+type rateTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (rateTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(max(lo, 1e-9))); e <= math.Ceil(math.Log10(max(hi, 1e-9))); e++ {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * math.Pow(10, e); v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v, Label: humanCount(v)})
+			}
+		}
+	}
+	return ts
 }
 
 // capacityTable lists every target's capacity at the SLO.
