@@ -1,13 +1,15 @@
 // Package cli implements the binproto command-line tool: its bench and serve
 // commands, shared by cmd/binproto and examples/basic_client --benchmark.
 //
-//	binproto bench [--all|--fixed|--variable|--realistic] [flags]
+//	binproto bench [--all|--fixed|--variable|--realistic|--capacity] [flags]
 //	binproto serve [--addr HOST:PORT] [--tls-cert F --tls-key F] [--checksum] [--udp]
 //
 // bench runs the benchmark suite on the binproto target and the HTTP/JSON
 // baseline, prints summary tables and writes results.json, PNG plots and
-// report.md to --out. serve runs a binproto server for benchmarks from
-// another process.
+// report.md to --out. Its capacity mode (--capacity, --slo and the
+// --capacity-* flags, in capacityflags.go) finds each target's highest
+// open-loop rate within a p99 target. serve runs a binproto server for
+// benchmarks from another process.
 //
 // # Adding a target
 //
