@@ -121,7 +121,7 @@ func TestCapacityPlotTablesAndReport(t *testing.T) {
 	}
 	var b strings.Builder
 	WriteConsole(&b, r)
-	for _, s := range []string{"Capacity at p99 <= 10.00ms", "OFFERED/S", "8000", "p99_above_slo"} {
+	for _, s := range []string{"Capacity at p99 <= 10.00ms", "OFFERED/S", "8000", "p99_above_slo", "no (attempt 2)"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("console output lacks %q", s)
 		}

@@ -115,6 +115,9 @@ func capacityStepsTable(r *Results) table.Writer {
 			if s.Met {
 				met = "yes"
 			}
+			if s.Attempts > 1 {
+				met += fmt.Sprintf(" (attempt %d)", s.Attempts)
+			}
 			t.AppendRow(append(row, s.Errors, met))
 		}
 	}
