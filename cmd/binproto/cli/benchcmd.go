@@ -42,6 +42,8 @@ type benchFlags struct {
 	// target, and the server /metrics scraped around the run.
 	metricsAdapter bool
 	scrape         string
+	// capacity holds the capacity mode's flags.
+	capacity capacityFlags
 
 	// candidates and baselines are the targets this command can build.
 	candidates, baselines []namedTarget
@@ -62,6 +64,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 			"  binproto bench --fixed --duration 2s --rounds 5\n" +
 			"  binproto bench --variable --sizes 64,1KiB,64KiB --baseline none\n" +
 			"  binproto bench --concurrent --hol --targets binproto,grpc\n" +
+			"  binproto bench --capacity --slo 5ms\n" +
 			"  binproto bench --all --compare benchmark_results/previous.json",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -106,6 +109,7 @@ func newBenchCmd(w wiring) *cobra.Command {
 	addScrapeFlags(cmd, &bf)
 	f.StringVar(&bf.progress, "progress", "auto", "progress display: auto (bar on a terminal), lines or none")
 	bf.schemaFlags.add(cmd)
+	bf.capacity.add(f)
 	return cmd
 }
 
@@ -182,9 +186,15 @@ func (bf *benchFlags) options() (bench.Options, error) {
 		o.Kinds = append(o.Kinds, report.KindHOL)
 	}
 	o.SharedDuration, o.Checks = bf.sharedDuration, bf.checks
+	if bf.capacity.on {
+		o.Kinds = append(o.Kinds, report.KindCapacity)
+	}
 	if bf.all || len(o.Kinds) == 0 {
 		o.Kinds = bench.DefaultOptions().Kinds
+	} else {
+		o.Capacity = bench.CapacityOptions{} // the full schedule, not --all's
 	}
+	bf.capacity.apply(&o.Capacity)
 	sizes, err := parseSizes(bf.sizes)
 	if err != nil {
 		return o, usagef("--sizes: %v", err)

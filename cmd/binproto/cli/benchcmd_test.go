@@ -17,9 +17,12 @@ import (
 // seconds even under the race detector.
 const benchTimeout = 60 * time.Second
 
-// quick are flags that keep a bench run short: 150 ms per phase.
+// quick are flags that keep a bench run short: 150 ms per phase, and a
+// capacity ladder of at most two 100 ms steps per target.
 var quick = []string{"--duration", "150ms", "--warmup", "0", "--rounds", "1", "--clients", "8",
-	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines", "--shared-duration", "100ms"}
+	"--ramp", "50ms", "--think", "5ms", "--sizes", "16,4096", "--progress", "lines", "--shared-duration", "100ms",
+	"--capacity-start", "500", "--capacity-factor", "2", "--capacity-max", "1000", "--capacity-step", "100ms",
+	"--capacity-conns", "4", "--capacity-attempts", "1"}
 
 func benchArgs(out string, extra ...string) []string {
 	return append(append([]string{"bench", "--out", out}, quick...), extra...)
@@ -133,10 +136,23 @@ func checkRatios(t *testing.T, res *report.Results, md string) {
 			}
 		}
 	}
-	if len(res.Ratios) != len(want) {
-		t.Fatalf("%d ratios, want %d (one per candidate and benchmark with the baseline)", len(res.Ratios), len(want))
+	// The capacity ratios (one per candidate that climbed the ladder) come
+	// last.
+	ratios := res.Ratios
+	if res.Capacity != nil {
+		var capacity []report.Ratio
+		for len(ratios) > 0 && ratios[len(ratios)-1].Benchmark == report.CapacityID {
+			capacity = append(capacity, ratios[len(ratios)-1])
+			ratios = ratios[:len(ratios)-1]
+		}
+		if len(capacity) != len(candidates) {
+			t.Errorf("capacity ratios %+v, want one per candidate", capacity)
+		}
 	}
-	for i, q := range res.Ratios {
+	if len(ratios) != len(want) {
+		t.Fatalf("%d ratios, want %d (one per candidate and benchmark with the baseline)", len(ratios), len(want))
+	}
+	for i, q := range ratios {
 		w := want[i]
 		if q.Benchmark != w.Benchmark || q.Target != w.Target || q.Baseline != "http" || q.Throughput <= 0 || q.WireBytes <= 0 {
 			t.Errorf("ratio %+v, want %s on %s", q, w.Target, w.Benchmark)
@@ -165,9 +181,9 @@ func TestBenchAll(t *testing.T) {
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	stdout, res := quickBench(t, out, "--all")
-	for _, s := range []string{"Benchmarking binproto, binproto-native, http (baseline) and grpc (concurrent and hol only): fixed, variable, realistic, concurrent, hol, 1 round(s) of 150ms",
+	for _, s := range []string{"Benchmarking binproto, binproto-native, http (baseline) and grpc (concurrent and hol only): fixed, variable, realistic, concurrent, hol, capacity, 1 round(s) of 150ms",
 		"Head-of-line blocking",
-		"binproto / http", "Wrote 9 files to " + out, "Report: " + filepath.Join(out, "report.md")} {
+		"binproto / http", "Wrote 10 files to " + out, "Report: " + filepath.Join(out, "report.md")} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("output lacks %q:\n%s", s, stdout)
 		}
@@ -191,8 +207,9 @@ func TestBenchAll(t *testing.T) {
 	md := readFile(t, filepath.Join(out, report.ReportFile))
 	checkRatios(t, res, md)
 
+	checkCapacity(t, res, 2, "binproto", "binproto-native", "http")
 	plots := []string{report.PlotThroughput, report.PlotLatency, report.PlotScalingMsg, report.PlotScalingMB,
-		report.PlotClients, report.PlotCPU, report.PlotRSS}
+		report.PlotClients, report.PlotCapacity, report.PlotCPU, report.PlotRSS}
 	pngs, _ := filepath.Glob(filepath.Join(out, "*.png"))
 	if len(pngs) != len(plots) {
 		t.Fatalf("%d PNG files, want %d: %v", len(pngs), len(plots), pngs)

@@ -1,7 +1,7 @@
 // Package cli implements the binproto command-line tool: its bench and serve
 // commands, shared by cmd/binproto and examples/basic_client --benchmark.
 //
-//	binproto bench [--all|--fixed|--variable|--realistic] [flags]
+//	binproto bench [--all|--fixed|--variable|--realistic|--concurrent|--hol|--capacity] [flags]
 //	binproto serve [--addr HOST:PORT] [--tls-cert F --tls-key F] [--checksum] [--udp] [--schema FILE]
 //	binproto gen go|python SCHEMA [--out ...]
 //	binproto schema check SCHEMA | schema diff OLD NEW
@@ -14,7 +14,9 @@
 // another process (with --schema, any protocol of a schema file, echoed).
 // gen, schema, call and decode work from a schema file (package
 // internal/schemafile): generated Go and Python code, compatibility checks,
-// one message from the shell, captures as JSON lines.
+// one message from the shell, captures as JSON lines. bench's capacity mode
+// (--capacity, --slo and the --capacity-* flags, in capacityflags.go) finds
+// each target's highest open-loop rate within a p99 target.
 //
 // # Adding a target
 //

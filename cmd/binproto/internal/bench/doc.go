@@ -17,7 +17,12 @@
 //     an open-loop schedule (random think times, random sizes, a mix of
 //     request/response and one-way messages); latency is measured from each
 //     message's intended send time, so a slow server cannot hide its delay
-//     by slowing the senders down (no coordinated omission).
+//     by slowing the senders down (no coordinated omission);
+//   - capacity (after the rounds, one ladder per target): the sensor call
+//     at an open-loop offered rate raised step by step (StartRate ×
+//     Factor^k) until a step's p99 latency, measured from each call's
+//     intended start, exceeds the SLO or errors appear; the capacity is
+//     the highest rate that met it (see CapacityOptions and openLoop).
 //
 // Each phase records throughput, latency percentiles (HdrHistogram), errors,
 // bytes on the wire per message, allocations per message, CPU, peak RSS and

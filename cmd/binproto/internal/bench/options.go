@@ -26,7 +26,7 @@ const (
 // Options configures Run. Start from DefaultOptions.
 type Options struct {
 	// Kinds lists the workloads to run: any of report.Kinds (fixed,
-	// variable, realistic, concurrent, hol).
+	// variable, realistic, concurrent, hol, capacity), or report.KindSchema.
 	Kinds []string
 	// Duration is the measured time of each phase (one workload on one
 	// target in one round).
@@ -71,10 +71,15 @@ type Options struct {
 	SharedOnly []string
 	// Checks names the targets that report.ComputeChecks relates.
 	Checks report.CheckTargets
+	// Capacity configures the capacity mode (report.KindCapacity in
+	// Kinds); its zero value runs the default schedule. Rounds, Duration
+	// and Warmup do not apply to it: each target climbs one ladder.
+	Capacity CapacityOptions
 }
 
 // DefaultOptions returns the settings of `binproto bench --all`: about
-// half a minute per target on a two-core machine.
+// a minute per target on a two-core machine, the capacity mode on the
+// QuickCapacity schedule.
 func DefaultOptions() Options {
 	return Options{
 		Kinds:          slices.Clone(report.Kinds),
@@ -92,6 +97,7 @@ func DefaultOptions() Options {
 		Seed:           1,
 		SampleInterval: 200 * time.Millisecond,
 		SharedDuration: 300 * time.Millisecond,
+		Capacity:       QuickCapacity(),
 	}
 }
 
@@ -104,7 +110,7 @@ const maxRealisticBuffers = 256 << 20
 // Validate reports the first setting that cannot be run.
 func (o *Options) Validate() error {
 	if len(o.Kinds) == 0 {
-		return errors.New("no benchmark selected (use --all, --fixed, --variable, --realistic, --concurrent or --hol)")
+		return errors.New("no benchmark selected (use --all, --fixed, --variable, --realistic, --concurrent, --hol or --capacity)")
 	}
 	for _, k := range o.Kinds {
 		if !report.KnownKind(k) {
@@ -113,6 +119,11 @@ func (o *Options) Validate() error {
 	}
 	if o.SharedDuration <= 0 {
 		return fmt.Errorf("shared duration must be positive, got %v", o.SharedDuration)
+	}
+	if slices.Contains(o.Kinds, report.KindCapacity) {
+		if err := o.Capacity.withDefaults().validate(); err != nil {
+			return err
+		}
 	}
 	switch {
 	case o.Duration <= 0:

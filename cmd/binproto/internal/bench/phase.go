@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"github.com/binproto/binproto/cmd/binproto/internal/resources"
@@ -41,6 +42,10 @@ func (r *runState) runAll(ctx context.Context, work []workload, out io.Writer) e
 		}
 		total += r.opts.Rounds * len(on[w])
 	}
+	capacity := slices.Contains(r.opts.Kinds, report.KindCapacity)
+	if capacity {
+		total += capacitySteps(r.opts) * len(r.capacityTargets())
+	}
 	prog := newProgress(out, r.opts.Progress, total)
 	defer prog.finish()
 	for round := 1; round <= r.opts.Rounds; round++ {
@@ -58,6 +63,9 @@ func (r *runState) runAll(ctx context.Context, work []workload, out io.Writer) e
 			}
 		}
 	}
+	if capacity {
+		return r.runCapacity(ctx, prog)
+	}
 	return nil
 }
 
@@ -72,12 +80,19 @@ func (r *runState) runPhase(ctx context.Context, wl workload, t Target, round in
 	if err != nil {
 		return report.RoundResult{}, err
 	}
-	if pc.firstErr != nil && r.errorNotes < maxErrorNotes {
-		r.errorNotes++
-		r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s on %s, round %d: %d errors, first: %v",
-			wl.info.ID, t.Name(), round, pc.errors, pc.firstErr))
+	if pc.firstErr != nil {
+		r.note(fmt.Sprintf("%s on %s, round %d", wl.info.ID, t.Name(), round), pc.errors, pc.firstErr)
 	}
 	return roundResult(round, &pc, m), nil
+}
+
+// note adds a note on the errors of a phase to the results, up to
+// maxErrorNotes of them.
+func (r *runState) note(what string, errors uint64, first error) {
+	if r.errorNotes < maxErrorNotes {
+		r.errorNotes++
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s: %d errors, first: %v", what, errors, first))
+	}
 }
 
 func roundResult(round int, pc *phaseCounts, m *meter) report.RoundResult {

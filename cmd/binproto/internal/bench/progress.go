@@ -15,6 +15,9 @@ type progress interface {
 	begin(desc string)
 	// end reports the phase just finished.
 	end(line string)
+	// skip counts n phases that will not run (the rest of a capacity
+	// ladder that stopped).
+	skip(n int)
 	// finish closes the display.
 	finish()
 }
@@ -42,6 +45,7 @@ type noProgress struct{}
 
 func (noProgress) begin(string) {}
 func (noProgress) end(string)   {}
+func (noProgress) skip(int)     {}
 func (noProgress) finish()      {}
 
 // lineProgress prints one line per finished phase, for logs and pipes.
@@ -58,6 +62,8 @@ func (p *lineProgress) end(line string) {
 	fmt.Fprintf(p.out, "[%*d/%d] %s\n", len(fmt.Sprint(p.total)), p.n, p.total, line)
 }
 
+func (p *lineProgress) skip(n int) { p.n += n }
+
 func (p *lineProgress) finish() {}
 
 // barProgress draws a progress bar on a terminal.
@@ -67,4 +73,5 @@ type barProgress struct {
 
 func (p *barProgress) begin(desc string) { p.bar.Describe(desc) }
 func (p *barProgress) end(string)        { _ = p.bar.Add(1) }
+func (p *barProgress) skip(n int)        { _ = p.bar.Add(n) }
 func (p *barProgress) finish()           { _ = p.bar.Finish() }

@@ -139,10 +139,17 @@ func offeredRate(o *Options) float64 {
 	return expected / o.Duration.Seconds()
 }
 
+// shortSleep is the longest wait sleepUntil makes without a timer that
+// ctx can cut short: waits this short cost no allocation.
+const shortSleep = 20 * time.Millisecond
+
 // sleepUntil waits until t; it returns false if ctx ended first.
 func sleepUntil(ctx context.Context, t time.Time) bool {
 	d := time.Until(t)
-	if d <= 0 {
+	if d <= shortSleep {
+		if d > 0 {
+			time.Sleep(d)
+		}
 		return ctx.Err() == nil
 	}
 	timer := time.NewTimer(d)

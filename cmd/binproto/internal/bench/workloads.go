@@ -118,17 +118,21 @@ func stamp(buf []byte, i int) {
 }
 
 func runSensorRR(ctx context.Context, t Target, m *meter, o *Options, _ int) (phaseCounts, error) {
-	return closedLoop(ctx, t, m, o, SensorPayloadBytes, func(ctx context.Context, c Client, i int) error {
-		s := sensorAt(i)
-		got, err := c.Sensor(ctx, s)
-		if err != nil {
-			return err
-		}
-		if got != s {
-			return fmt.Errorf("sensor reply %+v, sent %+v", got, s)
-		}
-		return nil
-	})
+	return closedLoop(ctx, t, m, o, SensorPayloadBytes, sensorCall)
+}
+
+// sensorCall sends the i-th sensor reading and checks the echoed reply:
+// the call of fixed/sensor-rr and of the capacity mode.
+func sensorCall(ctx context.Context, c Client, i int) error {
+	s := sensorAt(i)
+	got, err := c.Sensor(ctx, s)
+	if err != nil {
+		return err
+	}
+	if got != s {
+		return fmt.Errorf("sensor reply %+v, sent %+v", got, s)
+	}
+	return nil
 }
 
 func echoRR(size int) func(context.Context, Target, *meter, *Options, int) (phaseCounts, error) {

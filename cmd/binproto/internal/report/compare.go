@@ -106,7 +106,7 @@ func hasLatency(tr *TargetResult) bool {
 }
 
 // ComputeRatios fills r.Ratios: every non-baseline target against the
-// baseline on every benchmark both ran.
+// baseline on every benchmark both ran, and on capacity (CapacityID).
 func ComputeRatios(r *Results) {
 	r.Ratios = []Ratio{}
 	base := r.BaselineName()
@@ -132,6 +132,7 @@ func ComputeRatios(r *Results) {
 			})
 		}
 	}
+	computeCapacityRatios(r, base)
 }
 
 func safeDiv(a, b float64) float64 {

@@ -63,11 +63,13 @@ func WriteMarkdown(w io.Writer, r *Results, plots []string) {
 		fmt.Fprintf(w, "Medians over rounds. Throughput above 1× and latency or wire bytes below 1× favour the target.\n\n")
 		fmt.Fprintf(w, "%s\n\n", ratioTable(r).RenderMarkdown())
 	}
-	fmt.Fprintf(w, "## Throughput and latency\n\n")
-	img(PlotThroughput, "throughput per benchmark")
-	img(PlotLatency, "latency percentiles")
-	fmt.Fprintf(w, "Median over %d round(s); min–max is the spread over rounds, cv the coefficient of variation.\n\n", r.Config.Rounds)
-	fmt.Fprintf(w, "%s\n\n", summaryTable(r).RenderMarkdown())
+	if len(r.Benchmarks) > 0 { // none when only the capacity mode ran
+		fmt.Fprintf(w, "## Throughput and latency\n\n")
+		img(PlotThroughput, "throughput per benchmark")
+		img(PlotLatency, "latency percentiles")
+		fmt.Fprintf(w, "Median over %d round(s); min–max is the spread over rounds, cv the coefficient of variation.\n\n", r.Config.Rounds)
+		fmt.Fprintf(w, "%s\n\n", summaryTable(r).RenderMarkdown())
+	}
 	if slices.Contains(plots, PlotScalingMsg) {
 		fmt.Fprintf(w, "## Variable payload sizes\n\n")
 		img(PlotScalingMsg, "messages per second against payload size")
@@ -82,6 +84,7 @@ func WriteMarkdown(w io.Writer, r *Results, plots []string) {
 		fmt.Fprintf(w, "%s\n\n", ft.RenderMarkdown())
 	}
 	writeShared(w, r, true)
+	writeCapacityMarkdown(w, r, img)
 	fmt.Fprintf(w, "## Resources\n\n")
 	img(PlotCPU, "CPU over time")
 	img(PlotRSS, "RSS over time")

@@ -43,6 +43,7 @@ func WritePlots(dir string, r *Results) ([]string, error) {
 		{PlotScalingMsg, func(r *Results) (*plot.Plot, error) { return scalingPlot(r, false) }},
 		{PlotScalingMB, func(r *Results) (*plot.Plot, error) { return scalingPlot(r, true) }},
 		{PlotClients, clientsPlot},
+		{PlotCapacity, capacityPlot},
 		{PlotCPU, func(r *Results) (*plot.Plot, error) { return resourcePlot(r, false) }},
 		{PlotRSS, func(r *Results) (*plot.Plot, error) { return resourcePlot(r, true) }},
 	}
@@ -205,15 +206,9 @@ func latencyPlot(r *Results) (*plot.Plot, error) {
 			for i, v := range vals {
 				pts[i] = plotter.XY{X: float64(i), Y: positive(v)}
 			}
-			l, sc, err := plotter.NewLinePoints(pts)
-			if err != nil {
+			if err := addSeries(p, r, pts, tr.Target, bi, b.ID+" "+tr.Target); err != nil {
 				return nil, err
 			}
-			l.Color, sc.Color = targetColor(r, tr.Target), targetColor(r, tr.Target)
-			l.Dashes = plotutil.Dashes(bi)
-			sc.Shape = plotutil.Shape(bi)
-			p.Add(l, sc)
-			p.Legend.Add(b.ID+" "+tr.Target, l, sc)
 			lines++
 		}
 	}
@@ -223,6 +218,21 @@ func latencyPlot(r *Results) (*plot.Plot, error) {
 	p.NominalX(percentileNames...)
 	legendRoom(p, lines, true)
 	return p, nil
+}
+
+// addSeries adds pts to p as a line with points in target's colour, with
+// the dash pattern and point shape number style, under label.
+func addSeries(p *plot.Plot, r *Results, pts plotter.XYs, target string, style int, label string) error {
+	l, sc, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	l.Color, sc.Color = targetColor(r, target), targetColor(r, target)
+	l.Dashes = plotutil.Dashes(style)
+	sc.Shape = plotutil.Shape(style)
+	p.Add(l, sc)
+	p.Legend.Add(label, l, sc)
+	return nil
 }
 
 // scalingPlot draws msgs/s (or MB/s) against payload size for every target

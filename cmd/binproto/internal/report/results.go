@@ -26,7 +26,7 @@ const (
 )
 
 // Kinds lists every benchmark kind that --all runs, in run order.
-var Kinds = []string{KindFixed, KindVariable, KindRealistic, KindConcurrent, KindHOL}
+var Kinds = []string{KindFixed, KindVariable, KindRealistic, KindConcurrent, KindHOL, KindCapacity}
 
 // KnownKind reports whether kind is a benchmark kind: one of Kinds, or
 // KindSchema (bench --schema).
@@ -61,6 +61,8 @@ type Results struct {
 	// (see ComputeChecks); absent when no check could be computed.
 	Checks     []Check     `json:"checks,omitempty"`
 	Comparison *Comparison `json:"comparison,omitempty"`
+	// Capacity is the capacity mode's outcome, when KindCapacity ran.
+	Capacity *Capacity `json:"capacity,omitempty"`
 }
 
 // Environment describes the machine and Go runtime the run used.

@@ -134,15 +134,18 @@ func total(rounds []RoundResult, f func(*RoundResult) uint64) uint64 {
 
 // WriteConsole prints the summary, resource, fairness and comparison tables.
 func WriteConsole(w io.Writer, r *Results) {
-	fmt.Fprintf(w, "\nThroughput and latency (median over %d round(s); cv = stddev/mean):\n", r.Config.Rounds)
-	fmt.Fprintln(w, summaryTable(r).Render())
-	fmt.Fprintln(w, "\nResources (whole process; medians over rounds, peak RSS is the maximum):")
-	fmt.Fprintln(w, resourceTable(r).Render())
+	if len(r.Benchmarks) > 0 { // none when only the capacity mode ran
+		fmt.Fprintf(w, "\nThroughput and latency (median over %d round(s); cv = stddev/mean):\n", r.Config.Rounds)
+		fmt.Fprintln(w, summaryTable(r).Render())
+		fmt.Fprintln(w, "\nResources (whole process; medians over rounds, peak RSS is the maximum):")
+		fmt.Fprintln(w, resourceTable(r).Render())
+	}
 	writeShared(w, r, false)
 	if ft := fairnessTable(r); ft.Length() > 0 {
 		fmt.Fprintln(w, "\nRealistic load, per-client throughput (msgs/s):")
 		fmt.Fprintln(w, ft.Render())
 	}
+	writeCapacityConsole(w, r)
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w, "\nAgainst the baseline (throughput above 1× and latency below 1× are better):")
 		fmt.Fprintln(w, ratioTable(r).Render())

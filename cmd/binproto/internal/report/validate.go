@@ -68,6 +68,10 @@ func Validate(r *Results) error {
 			return fmt.Errorf("benchmark %q: %w", b.ID, err)
 		}
 	}
+	if err := validateCapacity(r, targets); err != nil {
+		return err
+	}
+	seen[CapacityID] = r.Capacity != nil
 	for _, q := range r.Ratios {
 		if !seen[q.Benchmark] || !targets[q.Target] || !targets[q.Baseline] {
 			return fmt.Errorf("ratio %s/%s on %q refers to unknown names", q.Target, q.Baseline, q.Benchmark)
