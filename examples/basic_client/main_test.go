@@ -204,7 +204,7 @@ func TestBenchmark(t *testing.T) {
 	if err := run([]string{"-benchmark", "-fixed", "-addr", addr, "-out", dir}, &out); err != nil {
 		t.Fatalf("run -benchmark: %v\n%s", err, out.String())
 	}
-	for _, s := range []string{"Benchmarking binproto and http (baseline): fixed,", "fixed/sensor-stream", "binproto / http", "Wrote 6 files to"} {
+	for _, s := range []string{"Benchmarking binproto, binproto-native and http (baseline): fixed,", "fixed/sensor-stream", "binproto / http", "binproto-native / http", "Wrote 6 files to"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("output lacks %q:\n%s", s, out.String())
 		}
@@ -222,9 +222,12 @@ func TestBenchmark(t *testing.T) {
 	if err := json.Unmarshal(results, &res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Targets) != 2 || res.Targets[0].Name != "binproto" || res.Targets[0].Addr != addr || res.Targets[0].Embedded ||
-		res.Targets[1].Name != "http" || !res.Targets[1].Baseline {
-		t.Errorf("results.json targets %+v, want binproto at %s (not embedded) and the http baseline", res.Targets, addr)
+	// Both binproto profiles measure the one server (it serves both on its
+	// port); http is the embedded baseline.
+	if len(res.Targets) != 3 || res.Targets[0].Name != "binproto" || res.Targets[0].Addr != addr || res.Targets[0].Embedded ||
+		res.Targets[1].Name != "binproto-native" || res.Targets[1].Addr != addr || res.Targets[1].Embedded ||
+		res.Targets[2].Name != "http" || !res.Targets[2].Baseline {
+		t.Errorf("results.json targets %+v, want binproto and binproto-native at %s (not embedded) and the http baseline", res.Targets, addr)
 	}
 	cancel()
 	select {
