@@ -149,7 +149,8 @@ func ResolveDNS(host, port string) func(ctx context.Context) ([]string, error) {
 // went away, before); or the server said it did not process it (an *Error
 // whose Retryable reports true: a goaway, draining, overloaded, rate
 // limited); or the context is marked Idempotent and the connection was
-// lost with the call in flight. Never otherwise: a non-idempotent call
+// lost with the call in flight, or the server cancelled it (a server's
+// Close cancels its handlers) or answered CodeUnavailable. Never otherwise: a non-idempotent call
 // lost in flight fails with an error wrapping ErrConnClosed, which may
 // have been processed. A call is sent at most MaxAttempts times, and not
 // after its context ends. Calls are never reordered by the pool beyond
@@ -358,7 +359,7 @@ func (pl *Pool) do(ctx context.Context, call func(cl *Client) (sent bool, err er
 		attempts = DefaultMaxAttempts
 	}
 	var err error
-	for range attempts {
+	for n := range attempts {
 		s, cl, perr := pl.pick(ctx)
 		if perr != nil {
 			if err != nil {
@@ -376,6 +377,13 @@ func (pl *Pool) do(ctx context.Context, call func(cl *Client) (sent bool, err er
 		if pl.shut.Load() {
 			return ErrClientClosed
 		}
+		if s.cl.Load() == cl && cl.goingAway() == nil && !cl.conn.e.Ended() {
+			// Refused by a server still ready (rate limited, overloaded):
+			// back off before asking again.
+			if !sleepCtx(ctx, pl.ctx.Done(), pl.opts.Backoff.Delay(n)) {
+				return err
+			}
+		}
 	}
 	return err
 }
@@ -387,7 +395,12 @@ func retryable(err error, sent, idempotent bool) bool {
 		return !sent || idempotent
 	}
 	var e *Error
-	return errors.As(err, &e) && e.Retryable()
+	if !errors.As(err, &e) {
+		return false
+	}
+	// A server that closes cancels the handlers it runs: to an idempotent
+	// call that is the loss of its connection.
+	return e.Retryable() || idempotent && (e.Code == CodeCanceled || e.Code == CodeUnavailable)
 }
 
 // pick chooses a ready connection by the power of two choices and counts
