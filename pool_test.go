@@ -261,23 +261,31 @@ func TestPoolBackoffCountsDials(t *testing.T) {
 	}
 }
 
-// inFlightLoss starts a call on a, lets b join the pool, then kills a with
-// the call in flight; it returns the call's error.
-func inFlightLoss(t *testing.T, idempotent bool) (error, *poolBackend) {
+// blockedOnA starts servers a and b and a pool over a, makes a call (with
+// ctx) that blocks in a's handler, then adds b to the pool and waits until
+// both are ready; the call's error comes on the channel returned.
+func blockedOnA(t *testing.T, ctx context.Context) (a, b *poolBackend, pl *binproto.Pool, errc chan error) {
 	p := quickProto(t, nil)
-	a := startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
-	b := startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
+	a = startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
+	b = startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
 	close(b.release)
-	pl := newPool(t, p, binproto.PoolOptions{Addrs: []string{a.addr}})
-	ctx := testCtx(t, 10*time.Second)
-	if idempotent {
-		ctx = binproto.Idempotent(ctx)
-	}
-	errc := make(chan error, 1)
+	pl = newPool(t, p, binproto.PoolOptions{Addrs: []string{a.addr}})
+	errc = make(chan error, 1)
 	go func() { _, err := pl.Request(ctx, statusMsg(1, "block")); errc <- err }()
 	<-a.started
 	pl.SetAddrs([]string{a.addr, b.addr})
 	ready(t, pl, 2)
+	return a, b, pl, errc
+}
+
+// inFlightLoss kills a with a call in flight on it; it returns the call's
+// error.
+func inFlightLoss(t *testing.T, idempotent bool) (error, *poolBackend) {
+	ctx := testCtx(t, 10*time.Second)
+	if idempotent {
+		ctx = binproto.Idempotent(ctx)
+	}
+	a, b, _, errc := blockedOnA(t, ctx)
 	a.srv.Close() // the call dies in flight
 	return <-errc, b
 }
@@ -308,17 +316,8 @@ func TestPoolDoesNotRetryInFlight(t *testing.T) {
 
 func TestPoolGoAwayRetriesNotProcessed(t *testing.T) {
 	checkGoroutines(t)
-	p := quickProto(t, nil)
-	a := startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
-	b := startBackend(t, p, "127.0.0.1:0", binproto.NativeOptions{})
-	close(b.release)
-	pl := newPool(t, p, binproto.PoolOptions{Addrs: []string{a.addr}})
 	ctx := testCtx(t, 10*time.Second)
-	errc := make(chan error, 1)
-	go func() { _, err := pl.Request(ctx, statusMsg(1, "block")); errc <- err }() // not idempotent
-	<-a.started
-	pl.SetAddrs([]string{a.addr, b.addr})
-	ready(t, pl, 2)
+	a, b, pl, errc := blockedOnA(t, ctx) // a call not idempotent in flight on a
 	shut := make(chan error, 1)
 	go func() { shut <- a.srv.Shutdown(ctx) }()
 	// Calls made during the drain go to b, or are refused by a as not
