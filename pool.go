@@ -180,6 +180,7 @@ type slot struct {
 	state       atomic.Uint32          // a ConnState
 	outstanding atomic.Int64           // calls running on it
 	calls       atomic.Uint64          // calls sent on it
+	retried     atomic.Uint64          // calls that failed on it and went again
 	removed     chan struct{}          // closed when its address is removed
 	removing    atomic.Bool
 	idle        chan struct{} // signalled when outstanding drops to 0 while removing
@@ -298,6 +299,7 @@ type EndpointStats struct {
 	State       ConnState // its state
 	Outstanding int       // calls running on it
 	Calls       uint64    // calls sent on it since its address was added
+	Retried     uint64    // calls that failed on it and were sent again
 }
 
 // Endpoints returns the state of each of the pool's connections, by
@@ -306,7 +308,7 @@ func (pl *Pool) Endpoints() []EndpointStats {
 	live := *pl.live.Load()
 	out := make([]EndpointStats, len(live))
 	for i, s := range live {
-		out[i] = EndpointStats{Addr: s.addr, State: ConnState(s.state.Load()), Outstanding: int(s.outstanding.Load()), Calls: s.calls.Load()}
+		out[i] = EndpointStats{Addr: s.addr, State: ConnState(s.state.Load()), Outstanding: int(s.outstanding.Load()), Calls: s.calls.Load(), Retried: s.retried.Load()}
 	}
 	slices.SortStableFunc(out, func(a, b EndpointStats) int {
 		switch {
@@ -377,7 +379,8 @@ func (pl *Pool) do(ctx context.Context, call func(cl *Client) (sent bool, err er
 		if pl.shut.Load() {
 			return ErrClientClosed
 		}
-		if s.cl.Load() == cl && cl.goingAway() == nil && !cl.conn.e.Ended() {
+		s.retried.Add(1)
+		if s.cl.Load() == cl && cl.available() {
 			// Refused by a server still ready (rate limited, overloaded):
 			// back off before asking again.
 			if !sleepCtx(ctx, pl.ctx.Done(), pl.opts.Backoff.Delay(n)) {
@@ -438,7 +441,7 @@ func (pl *Pool) choose() (*slot, *Client) {
 	var buf [64]*slot
 	ready := buf[:0]
 	for _, s := range live {
-		if s.cl.Load() != nil && !s.removing.Load() {
+		if cl := s.cl.Load(); cl != nil && !s.removing.Load() && cl.available() {
 			ready = append(ready, s)
 		}
 	}
@@ -457,13 +460,25 @@ func (pl *Pool) choose() (*slot, *Client) {
 		// Counted first, then checked: a slot that starts draining either
 		// sees this call or is seen draining here.
 		s.outstanding.Add(1)
-		if cl := s.cl.Load(); cl != nil && !s.removing.Load() {
+		if cl := s.cl.Load(); cl != nil && !s.removing.Load() && cl.available() {
 			return s, cl
 		}
 		s.done()
 		ready = slices.Delete(ready, i, i+1)
 	}
 	return nil, nil
+}
+
+// available reports whether cl takes calls: its connection is open and
+// its server has not said goaway (the pool's goroutine for it may not have
+// noticed yet).
+func (cl *Client) available() bool {
+	select {
+	case <-cl.awayc: // nil on the compatible profile: never ready
+		return false
+	default:
+	}
+	return !cl.conn.e.Ended()
 }
 
 // wakeWaiters wakes the calls waiting for a ready connection.
