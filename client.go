@@ -119,6 +119,7 @@ type Client struct {
 	native  bool
 	streams map[uint32]*call // requests awaiting replies, by id
 	away    *Error           // set by the server's goaway
+	awayc   chan struct{}    // closed at the server's goaway
 	nextID  atomic.Uint32
 
 	reqSize, batchSize sizeHint // the last request and batch sizes
@@ -287,6 +288,7 @@ func newClient(p *Protocol, nc net.Conn, opts *ClientOptions, rest []byte) *Clie
 	if cl.native {
 		o.Framing = engine.Native{N: &p.native.layout}
 		cl.streams = make(map[uint32]*call)
+		cl.awayc = make(chan struct{})
 	}
 	cl.conn = newConn(p, nc, o, func(c *Conn) engine.Dispatcher { return (*clientConn)(cl) })
 	cl.conn.native = cl.native
@@ -427,13 +429,19 @@ func (cl *Client) usable() error {
 // reply of a type out's type does not accept (Config.Replies) is an
 // *UnexpectedReplyError. The returned message owns its payload.
 func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
-	k, err := cl.roundTrip(ctx, out, nil, nil, nil)
+	m, _, err := cl.request(ctx, out)
+	return m, err
+}
+
+// request is Request that also reports whether out was queued for writing.
+func (cl *Client) request(ctx context.Context, out Outgoing) (*Message, bool, error) {
+	k, n, err := cl.roundTripSent(ctx, out, nil, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, n > 0, err
 	}
 	m := &Message{Type: k.typ, Payload: append([]byte(nil), *k.payload...), proto: cl.proto}
 	cl.release(k)
-	return m, nil
+	return m, true, nil
 }
 
 // RequestTyped sends out and decodes the reply into resp with codec c,
@@ -446,13 +454,20 @@ func (cl *Client) Request(ctx context.Context, out Outgoing) (*Message, error) {
 // caller that reuses resp does not allocate; set it to nil first to get a
 // fresh one.
 func RequestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec[T], resp *T) (MessageType, error) {
-	k, err := cl.roundTrip(ctx, out, nil, typedDecoder[T]{c}, resp)
+	t, _, err := requestTyped(ctx, cl, out, c, resp)
+	return t, err
+}
+
+// requestTyped is RequestTyped that also reports whether out was queued
+// for writing.
+func requestTyped[T any](ctx context.Context, cl *Client, out Outgoing, c *Codec[T], resp *T) (MessageType, bool, error) {
+	k, n, err := cl.roundTripSent(ctx, out, nil, typedDecoder[T]{c}, resp)
 	if err != nil {
-		return 0, err
+		return 0, n > 0, err
 	}
 	t, err := k.typ, k.decErr
 	cl.release(k)
-	return t, err
+	return t, true, err
 }
 
 // exchange queues out, registers a call for its reply (of a type in

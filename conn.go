@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/internal/engine"
@@ -28,6 +29,7 @@ type Conn struct {
 	obs      *observation // the server's or client's Observer, or nil (observer.go)
 	native   bool         // the connection speaks the native profile; set by the reader before the first frame
 	nat      *nativeConn  // a native server connection's state, or nil
+	natReady atomic.Bool  // nat is set: Draining (Shutdown's goroutine) may use it
 
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between

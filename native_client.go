@@ -162,6 +162,9 @@ func (cl *Client) dispatchNative(fr wire.Frame) error {
 func (cl *Client) goAway(last uint32, e *Error) {
 	e.Message = "the server is going away: " + e.Message
 	cl.mu.Lock()
+	if cl.away == nil {
+		close(cl.awayc)
+	}
 	cl.away = e
 	var lost []*call
 	for id, k := range cl.streams {

@@ -73,6 +73,12 @@ func (c *Conn) negotiate(speaksFirst bool) error {
 	}
 	c.native = true
 	c.nat = &nativeConn{streams: make(map[uint32]*nativeStream)}
+	c.natReady.Store(true)
+	defer func() {
+		if c.e.Draining() { // Shutdown began during the handshake: its goaway
+			c.goAway("the server is shutting down")
+		}
+	}()
 	n := &c.proto.native
 	answer := wire.Preface{
 		Version:     1,
@@ -166,7 +172,7 @@ func (c *Conn) drainIfIdle() {
 // that shuts down says goodbye with a goaway.
 func (sc *serverConn) Draining(*engine.Conn) {
 	c := (*Conn)(sc)
-	if c.native {
+	if c.natReady.Load() { // else negotiate sends it, seeing the drain
 		c.goAway("the server is shutting down")
 	}
 }

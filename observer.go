@@ -554,11 +554,19 @@ func (c *Conn) observePush(t MessageType, n int, queued bool) {
 // accept, or of one the protocol declares when accept is nil), waits for
 // it, and tells the observer.
 func (cl *Client) roundTrip(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any) (*call, error) {
+	k, _, err := cl.roundTripSent(ctx, out, accept, dec, dst)
+	return k, err
+}
+
+// roundTripSent is roundTrip that also returns the size of the request
+// once queued for writing: zero when it was never queued (a Pool retries
+// such a request elsewhere).
+func (cl *Client) roundTripSent(ctx context.Context, out Outgoing, accept []MessageType, dec replyDecoder, dst any) (*call, int, error) {
 	ctx, m := cl.conn.obs.begin(ctx, MessageInfo{Direction: DirectionOut, Type: out.Type, RoundTrip: true})
 	var n int
 	k, err := cl.exchange(ctx, out, accept, dec, dst, &n)
 	m.requested(ctx, n, k, err)
-	return k, err
+	return k, n, err
 }
 
 // sendFrames writes n whole frames held in b and tells the observer of

@@ -92,6 +92,7 @@ type Conn struct {
 	tasks     chan Task     // Spawn's hand-off to idle workers; made by the reader at the first Spawn
 	reads     atomic.Uint64 // reads that returned bytes (Keepalive)
 	drainOnce sync.Once
+	draining  atomic.Bool // Drain was called
 
 	// The read token (direct.go): whoever holds it (sends into it) reads.
 	tok    chan struct{}
@@ -387,6 +388,7 @@ func (c *Conn) TrySend(frame []byte) (bool, error) {
 // handlers, write their replies and close (as Group.Shutdown does for
 // each of its connections).
 func (c *Conn) Drain() {
+	c.draining.Store(true) // before Draining: see Draining
 	c.drainOnce.Do(func() {
 		if d, ok := c.d.(Drainer); ok {
 			d.Draining(c)
@@ -394,6 +396,12 @@ func (c *Conn) Drain() {
 	})
 	c.dl.drain()
 }
+
+// Draining reports whether Drain was called. A dispatcher whose state
+// for Drainer.Draining is made on the read goroutine publishes it, then
+// checks Draining: either it sees Drain, or Drain's call to
+// Drainer.Draining sees its state.
+func (c *Conn) Draining() bool { return c.draining.Load() }
 
 // Drainer is implemented by a Dispatcher that must act when its
 // connection begins to drain (Drain, Group.Shutdown): the native profile

@@ -48,6 +48,11 @@ type Config struct {
 	// SendProxy is the server option: "send-proxy-v2" (the default) or
 	// "send-proxy" (version 1).
 	SendProxy string
+	// Check makes HAProxy check each server every 100 ms (sending the
+	// PROXY header too) and take it out at the first failed check, in at
+	// the first good one, and retry a connection refused by a server on
+	// another (option redispatch): servers can restart under load.
+	Check bool
 	// Ready, when set, is the address of a second frontend that accepts
 	// connections and closes them at once: Start dials it to know that
 	// haproxy listens, without relaying a connection to a server.
@@ -80,8 +85,13 @@ frontend binproto
 backend servers
   balance %s
 `, c.Listen, balance)
+	check := ""
+	if c.Check {
+		b.WriteString("  option redispatch\n  retries 3\n  timeout connect 500ms\n")
+		check = " check check-send-proxy inter 100ms fall 1 rise 1"
+	}
 	for i, a := range c.Backends {
-		fmt.Fprintf(&b, "  server s%d %s %s\n", i+1, a, send)
+		fmt.Fprintf(&b, "  server s%d %s %s%s\n", i+1, a, send, check)
 	}
 	if c.Ready != "" {
 		fmt.Fprintf(&b, "\nfrontend ready\n  bind %s\n  tcp-request connection reject\n", c.Ready)
