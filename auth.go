@@ -160,7 +160,7 @@ func (sec *connSec) pendingAuth() bool { return sec != nil && sec.authOn && !sec
 // connection authenticates.
 func (c *Conn) secStart() error {
 	if !c.sec.pendingAuth() {
-		return c.negotiate(false)
+		return c.negotiate()
 	}
 	s, sec := c.srv, c.sec
 	if err := s.authGate(c); err != nil { // failed authentications of the address (auththrottle.go)
@@ -171,9 +171,9 @@ func (c *Conn) secStart() error {
 		sec.stopTimer = c.e.CloseAfter(d, CloseAuthTimeout, ErrAuthTimeout, func() bool { return !sec.authed.Load() })
 	}
 	res, err := runAuth(func() (AuthResult, error) { return s.Auth.Begin(c.Context(), c) })
-	// Only now is the profile told (native_server.go): an authenticator
-	// that speaks first leaves a native client little time to say so.
-	if nerr := c.negotiate(err == nil && !res.Reply.IsZero()); nerr != nil {
+	// The profile is told (native_server.go) before the authenticator's
+	// first message, if any, goes out: it is framed in the client's.
+	if nerr := c.negotiate(); nerr != nil {
 		return nerr
 	}
 	if err != nil {

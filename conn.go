@@ -29,7 +29,9 @@ type Conn struct {
 	obs      *observation // the server's or client's Observer, or nil (observer.go)
 	native   bool         // the connection speaks the native profile; set by the reader before the first frame
 	nat      *nativeConn  // a native server connection's state, or nil
-	natReady atomic.Bool  // nat is set: Draining (Shutdown's goroutine) may use it
+	// decided is set once the reader has told the profile (native, nat)
+	// apart: other goroutines (Broadcast, Draining) read them only then.
+	decided atomic.Bool
 
 	// Owned by the read goroutine: the message handed to sequential
 	// handlers and the buffer their replies are encoded into (nil between

@@ -168,9 +168,12 @@ type NativeOptions struct {
 	// MaxConnectionAgeGrace bounds how long a connection past its age may
 	// finish its requests. Default DefaultMaxConnectionAgeGrace.
 	MaxConnectionAgeGrace time.Duration
-	// SniffWait is how long a server whose authenticator speaks first (an
-	// HMAC challenge) waits for a native preface before it speaks: a
-	// compatible client sends nothing until challenged. Default
+	// SniffWait is how long a server waits for a new connection's first
+	// bytes before it takes the client for a compatible one: a native
+	// client opens with its preface at once, but a compatible one may send
+	// nothing until the server speaks (an authenticator's challenge, a
+	// push), and until the profile is known the server sends nothing.
+	// Raise it for native clients on links slower than that. Default
 	// DefaultSniffWait.
 	SniffWait time.Duration
 }

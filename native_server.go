@@ -20,27 +20,31 @@ type nativeConn struct {
 	lastID    uint32                   // the highest request id accepted
 	goingAway bool                     // a goaway was sent: no request is accepted any more
 	// Owned by the reader.
-	authID uint32     // the request being authenticated: its reply carries this id
-	pings  pingBucket // pings answered
+	authID  uint32      // the request being authenticated: its reply carries this id
+	pings   frameBucket // pings answered
+	control frameBucket // the other frames that reach no handler: pongs, goaways, cancels of no request
 }
 
-// pingBucket bounds the pings a connection answers: a burst of
-// maxPingBurst, then pingRate a second; one more closes the connection.
-type pingBucket struct {
+// frameBucket bounds the frames of a kind that a connection may send
+// without reaching a handler, which no rate limit sees: a burst, then a
+// rate a second; one more closes the connection (CloseRateLimit).
+type frameBucket struct {
 	tokens float64
 	last   time.Time
 }
 
 const (
-	maxPingBurst = 64
+	pingBurst    = 64
 	pingRate     = 20.0 // twice what a client pinging every MinKeepalive sends
+	controlBurst = 256  // a cancel for each of MaxConcurrentStreams replies that crossed it
+	controlRate  = 100.0
 )
 
-func (b *pingBucket) allow(now time.Time) bool {
+func (b *frameBucket) allow(now time.Time, burst, rate float64) bool {
 	if b.last.IsZero() {
-		b.tokens = maxPingBurst
+		b.tokens = burst
 	} else {
-		b.tokens = min(maxPingBurst, b.tokens+now.Sub(b.last).Seconds()*pingRate)
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
 	}
 	b.last = now
 	if b.tokens < 1 {
@@ -50,30 +54,39 @@ func (b *pingBucket) allow(now time.Time) bool {
 	return true
 }
 
+// allowControl charges a frame that reaches no handler (a pong, a goaway,
+// a cancel of no request being handled) to the connection's allowance.
+func (c *Conn) allowControl(kind wire.Kind) error {
+	if c.nat.control.allow(timeNow(), controlBurst, controlRate) {
+		return nil
+	}
+	c.srv.stats.RateLimited.Add(1)
+	return engine.Close(CloseRateLimit, fmt.Errorf("%w: %v frames from %v", ErrRateLimited, kind, c.RemoteAddr()))
+}
+
 // features the server's preface announces.
 const nativeFeatures = wire.FeatureDeadlines | wire.FeatureCancel | wire.FeatureKeepalive | wire.FeatureGoAway | wire.FeatureMeta
 
 // negotiate tells a native client from a compatible one by its first
 // bytes and, for a native one, answers its preface (and refuses it, by
-// name, if its configuration differs). speaksFirst says the authenticator
-// is about to send a challenge: the server then waits only briefly for a
-// preface. Called by the reader, from Begin.
-func (c *Conn) negotiate(speaksFirst bool) error {
+// name, if its configuration differs). A client silent for SniffWait is
+// compatible: a native one opens with its preface at once, while a
+// compatible one may wait for the server to speak (an authenticator's
+// challenge, a push). Called by the reader, from Begin.
+func (c *Conn) negotiate() error {
 	s := c.srv
 	if s.Native.Disable || c.datagram {
+		c.decided.Store(true)
 		return nil
 	}
-	var wait time.Duration
-	if speaksFirst {
-		wait = s.Native.sniffWait()
-	}
-	pre, err := c.e.Sniff(wait, engine.Native{N: &c.proto.native.layout})
+	pre, err := c.e.Sniff(s.Native.sniffWait(), engine.Native{N: &c.proto.native.layout})
 	if err != nil || pre == nil {
+		c.decided.Store(err == nil)
 		return err
 	}
 	c.native = true
 	c.nat = &nativeConn{streams: make(map[uint32]*nativeStream)}
-	c.natReady.Store(true)
+	c.decided.Store(true)
 	defer func() {
 		if c.e.Draining() { // Shutdown began during the handshake: its goaway
 			c.goAway("the server is shutting down")
@@ -172,7 +185,7 @@ func (c *Conn) drainIfIdle() {
 // that shuts down says goodbye with a goaway.
 func (sc *serverConn) Draining(*engine.Conn) {
 	c := (*Conn)(sc)
-	if c.natReady.Load() { // else negotiate sends it, seeing the drain
+	if c.decided.Load() && c.native { // else negotiate sends it, seeing the drain
 		c.goAway("the server is shutting down")
 	}
 }
@@ -194,13 +207,15 @@ func (s *Server) dispatchNative(c *Conn, fr wire.Frame) error {
 	case wire.KindRequest, wire.KindMessage:
 		return s.nativeMessage(c, fr)
 	case wire.KindCancel:
-		c.nat.cancel(fr.ID)
+		if !c.nat.cancel(fr.ID) {
+			return c.allowControl(fr.Kind) // the reply crossed it, or an attack
+		}
 		return nil
 	case wire.KindPing:
 		if fr.Flags&wire.FlagAck != 0 {
-			return nil // an answer: reading it was the point
+			return c.allowControl(fr.Kind) // an answer: reading it was the point
 		}
-		if !c.nat.pings.allow(timeNow()) {
+		if !c.nat.pings.allow(timeNow(), pingBurst, pingRate) {
 			s.stats.RateLimited.Add(1)
 			return engine.Close(CloseRateLimit, fmt.Errorf("%w: pings from %v", ErrRateLimited, c.RemoteAddr()))
 		}
@@ -213,7 +228,7 @@ func (s *Server) dispatchNative(c *Conn, fr wire.Frame) error {
 		c.stats.Sent(len(pong))
 		return nil
 	case wire.KindGoAway:
-		return nil // the client leaves; it sends no more requests
+		return c.allowControl(fr.Kind) // the client leaves; it sends no more requests
 	case wire.KindError:
 		// A client answers no request: its error frame can only say that
 		// it gives up on the connection.
@@ -309,14 +324,16 @@ func (s *Server) nativeMessage(c *Conn, fr wire.Frame) error {
 	return nil
 }
 
-// cancel ends the context of request id, if it is still being handled.
-func (n *nativeConn) cancel(id uint32) {
+// cancel ends the context of request id, if it is still being handled,
+// and reports whether it was.
+func (n *nativeConn) cancel(id uint32) bool {
 	n.mu.Lock()
 	st := n.streams[id]
 	n.mu.Unlock()
 	if st != nil {
 		st.ctx.cancel(context.Canceled)
 	}
+	return st != nil
 }
 
 // nativeStream is one request being handled.

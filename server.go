@@ -341,7 +341,8 @@ func (s *Server) reserveConn() bool {
 // message was queued on and the errors of the others, joined. An encoding
 // error is returned alone, before anything is sent. UDP peers are not
 // included: a packet server keeps no connections. Connections that have
-// not yet authenticated (see Server.Auth) are skipped.
+// not yet authenticated (see Server.Auth), and those whose first bytes have
+// not yet told their profile, are skipped.
 func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err error) {
 	if err := s.init(); err != nil {
 		return 0, err
@@ -368,8 +369,8 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 	var full []*engine.Conn
 	var errList []error
 	for _, e := range conns {
-		if !connOf(e).authorized() {
-			continue // not authenticated yet (auth.go)
+		if c := connOf(e); !c.decided.Load() || !c.authorized() {
+			continue // its profile not yet known, or not authenticated yet (auth.go)
 		}
 		fb := frame(e)
 		if fb == nil {

@@ -95,6 +95,8 @@ func classify(err error, buffered, draining bool) Reason {
 		return ReasonTooLarge
 	case errors.Is(err, wire.ErrChecksum):
 		return ReasonChecksum
+	case errors.Is(err, wire.ErrNativeKind):
+		return ReasonProtocol
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return ReasonPeer
 	case errors.Is(err, net.ErrClosed):
