@@ -216,6 +216,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Addr: cfg.Addr, UDPAddr: cfg.UDPAddr, Source: cfg.Source, PID: cfg.PID,
 		Started: time.Now().UTC(), DurationS: cfg.Duration.Seconds(), BystanderIntervalMs: ms(cfg.Interval),
 		AttackAuth: cfg.AttackAuth, BystanderAuth: cfg.Token != ""}
+	if rep.Baseline, err = baseline(ctx, cfg); err != nil {
+		return rep, fmt.Errorf("baseline: %w", err)
+	}
 	for i, name := range cfg.Attacks {
 		if i > 0 && cfg.Pause > 0 {
 			select {
@@ -239,6 +242,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// maxBaseline bounds the bystander's run alone, before the attacks.
+const maxBaseline = 2 * time.Second
+
+// baseline runs the bystander alone, for Duration but at most
+// maxBaseline, against the server of the first attack: what it sees
+// without an attack.
+func baseline(ctx context.Context, cfg Config) (*Bystander, error) {
+	a, _ := find(cfg.Attacks[0])
+	by, err := startBystander(ctx, cfg, a.UDP)
+	if err != nil {
+		return nil, err
+	}
+	sleep(ctx, min(cfg.Duration, maxBaseline))
+	b := by.stop()
+	return &b, nil
 }
 
 // runOne runs attack a with its bystander and RSS sampler.

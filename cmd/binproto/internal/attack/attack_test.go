@@ -147,6 +147,9 @@ func TestAttackAuth(t *testing.T) {
 	if err != nil || len(rep.Results) != 2 {
 		t.Fatalf("Run: %v, %d results", err, len(rep.Results))
 	}
+	if b := rep.Baseline; b == nil || b.Requests == 0 || b.Errors != 0 || b.P50Ms <= 0 {
+		t.Errorf("baseline %+v", b)
+	}
 	for _, r := range rep.Results {
 		if r.Attempts == 0 || r.Bystander.Requests == 0 || r.Bystander.Errors != 0 || r.DialErrors != 0 {
 			t.Errorf("%+v", r)
@@ -156,7 +159,7 @@ func TestAttackAuth(t *testing.T) {
 	var sb strings.Builder
 	WriteTable(&sb, rep)
 	t.Log("\n" + sb.String())
-	for _, want := range []string{"big-frames", "notfound-keepalive", "bystander p50", "RSS before→peak MB"} {
+	for _, want := range []string{"big-frames", "notfound-keepalive", "bystander p50", "RSS before→peak MB", "bystander alone: p50"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}

@@ -27,7 +27,9 @@ type Report struct {
 	BystanderIntervalMs float64   `json:"bystander_interval_ms"`
 	BystanderAuth       bool      `json:"bystander_auth"`
 	AttackAuth          bool      `json:"attack_auth"`
-	Results             []Result  `json:"results"`
+	// Baseline is what the bystander saw alone, before the attacks.
+	Baseline *Bystander `json:"baseline,omitempty"`
+	Results  []Result   `json:"results"`
 }
 
 // Result is one attack's outcome.
@@ -87,6 +89,9 @@ func WriteTable(w io.Writer, rep *Report) {
 			r.ClosedByServer, formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), fmt.Sprintf("%d/%d", b.Errors, b.Requests), rss, r.Server.summary()})
 	}
 	t.Render()
+	if b := rep.Baseline; b != nil {
+		fmt.Fprintf(w, "bystander alone: p50 %s, p99 %s, max %s, %d/%d errors\n", formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), b.Errors, b.Requests)
+	}
 	for _, r := range rep.Results {
 		if r.Bystander.LastError != "" {
 			fmt.Fprintf(w, "%s: bystander's last error: %s\n", r.Attack, r.Bystander.LastError)
