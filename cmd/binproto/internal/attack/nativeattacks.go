@@ -128,10 +128,11 @@ func goawayFlood(ctx context.Context, e *env) error {
 }
 
 // idAbuse: connections in turn (1) send a slow request and the same id
-// again while it runs, (2) send a reply, which only a server may, and (3)
-// cancel 64 ids never used, then make a request. The first two must close
-// the connection (protocol); the third must be harmless: its request
-// answered (a success).
+// again while it runs, (2) send a reply, which only a server may, (3)
+// cancel 64 ids never used, then make a request, and (4) send a frame of
+// an unknown kind. The first two must close the connection (protocol),
+// the fourth too (read_error: the frame reader refuses it); the third must
+// be harmless: its request answered (a success).
 func idAbuse(ctx context.Context, e *env) error {
 	payload, err := quickstart.BlobCodec.AppendPayload(nil, &quickstart.Blob{Data: make([]byte, 16)})
 	if err != nil {
@@ -153,11 +154,14 @@ func idAbuse(ctx context.Context, e *env) error {
 	if cancels, err = e.request(cancels, 1, binprototarget.SlowEcho, payload); err != nil {
 		return err
 	}
+	// A frame of kind 9, which version 1 does not define: length 6, kind,
+	// flags, id 1.
+	unknownKind := []byte{0, 0, 0, 6, 9, 0, 0, 0, 0, 1}
 	rounds := [...]struct {
 		frames []byte
 		count  uint64 // abusive frames in frames
 		closes bool   // the server must close the connection
-	}{{reused, 1, true}, {reply, 1, true}, {cancels, floodBatch, false}}
+	}{{reused, 1, true}, {reply, 1, true}, {cancels, floodBatch, false}, {unknownKind, 1, true}}
 	var turn atomic.Uint64
 	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
 		round := rounds[(turn.Add(1)-1)%uint64(len(rounds))]
