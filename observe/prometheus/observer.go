@@ -70,7 +70,8 @@ var (
 		binproto.CloseReadTimeout, binproto.CloseReadError, binproto.CloseWriteError, binproto.CloseUnknownType,
 		binproto.CloseTooLarge, binproto.CloseChecksum, binproto.CloseMalformed, binproto.CloseHandlerError,
 		binproto.CloseHandlerPanic, binproto.CloseLimit, binproto.CloseAuthFailed, binproto.CloseAuthTimeout,
-		binproto.CloseAuthLimit, binproto.CloseRateLimit, binproto.CloseInvalid,
+		binproto.CloseAuthLimit, binproto.CloseRateLimit, binproto.CloseInvalid, binproto.CloseProxyHeader,
+		binproto.CloseKeepalive, binproto.CloseProtocol, binproto.CloseConfigMismatch, binproto.CloseMaxAge,
 	}
 )
 

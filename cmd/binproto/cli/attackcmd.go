@@ -35,8 +35,10 @@ func newAttackCmd(run func(context.Context, attack.Config) (*attack.Report, erro
 		Long: "attack runs bounded attacks, one after the other, against the binproto server at --addr while a\n" +
 			"bystander client makes one SENSOR_DATA request every 10 ms over its own connection. For each\n" +
 			"attack it reports the rate the attack achieved, the bystander's p50/p99/max latency and errors,\n" +
-			"and, with --pid, the server process's peak RSS (sampled every 50 ms). The target must speak the\n" +
-			"quick-start types (`binproto serve`, examples/basic_server). Attack only servers you run.\n\n" +
+			"and, with --pid, the server process's peak RSS (sampled every 50 ms), and with --metrics the\n" +
+			"server's closes by reason. The bystander first runs alone (at most 2 s) for a baseline. The\n" +
+			"target must speak the quick-start types (`binproto serve`, examples/basic_server); the native\n" +
+			"attacks speak the native profile with `binproto serve`'s protocol. Attack only servers you run.\n\n" +
 			"Attacks (--attack NAME, repeatable, or --all):\n" + help.String() + "\n" +
 			"On loopback, --source 127.0.0.2 sends the attack from another address than the bystander's\n" +
 			"127.0.0.1, as a real attacker's would be; per-IP limits then apply to the attack alone.",
@@ -100,6 +102,7 @@ func newAttackCmd(run func(context.Context, attack.Config) (*attack.Report, erro
 	f.BoolVar(&cfg.AttackAuth, "attack-auth", false, "attack connections authenticate with --token first (an authenticated insider)")
 	f.StringVar(&cfg.Source, "source", "", "local `IP` the attack comes from (e.g. 127.0.0.2 on loopback)")
 	f.BoolVar(&cfg.Checksum, "checksum", false, "the server checks CRC-32 checksums (serve --checksum)")
+	f.StringVar(&cfg.Metrics, "metrics", "", "the server's Prometheus `URL` (`serve --metrics`): report its closes by reason and refused connections during each attack")
 	f.DurationVar(&cfg.Interval, "interval", attack.DefaultInterval, "time between two bystander requests")
 	f.StringVar(&jsonFile, "json", "", "also write the results to `FILE` as JSON")
 	return cmd

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,14 +28,15 @@ func TestAttackFlags(t *testing.T) {
 	}
 	code, _, stderr := runWith(t, w, 10*time.Second, "attack", "--addr", "127.0.0.1:1", "--pid", "42", "--attack", "garbage",
 		"--attack", "slowloris", "--duration", "3s", "--conns", "9", "--workers", "3", "--frame-size", "64KiB", "--token", "0123456789abcdef",
-		"--token-types", "7,8", "--attack-auth", "--source", "127.0.0.2", "--checksum", "--interval", "5ms", "--pause", "0s")
+		"--token-types", "7,8", "--attack-auth", "--source", "127.0.0.2", "--checksum", "--interval", "5ms", "--pause", "0s",
+		"--metrics", "http://127.0.0.1:2/metrics")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	got.Progress = nil
 	want := attack.Config{Addr: "127.0.0.1:1", PID: 42, Attacks: []string{"garbage", "slowloris"}, Duration: 3 * time.Second,
 		Conns: 9, Workers: 3, FrameSize: 64 << 10, Token: "0123456789abcdef", TokenTypes: binproto.AuthTypes{Token: 7, OK: 8},
-		AttackAuth: true, Source: "127.0.0.2", Checksum: true, Interval: 5 * time.Millisecond}
+		AttackAuth: true, Source: "127.0.0.2", Checksum: true, Interval: 5 * time.Millisecond, Metrics: "http://127.0.0.1:2/metrics"}
 	if !slices.Equal(got.Attacks, want.Attacks) {
 		t.Fatalf("attacks %v, want %v", got.Attacks, want.Attacks)
 	}
@@ -78,12 +80,16 @@ func TestAttackFlags(t *testing.T) {
 func TestAttackServe(t *testing.T) {
 	t.Parallel()
 	const token = "0123456789abcdef-attack"
-	addr, stop, _ := startServe(t, "--token", token, "--max-conns-per-ip", "8")
+	addr, stop, out := startServe(t, "--token", token, "--max-conns-per-ip", "8", "--metrics", "127.0.0.1:0")
 	defer stop()
+	metrics := regexp.MustCompile(`url=(http://127\.0\.0\.1:[0-9]+/metrics)`).FindStringSubmatch(out.String())
+	if metrics == nil {
+		t.Fatalf("serve logged no metrics URL:\n%s", out)
+	}
 	jsonFile := filepath.Join(t.TempDir(), "attack.json")
-	code, stdout, stderr := runCLI(t, time.Minute, "attack", "--addr", addr, "--token", token, "--attack", "token-bruteforce",
-		"--attack", "conn-flood", "--duration", "200ms", "--pause", "0s", "--conns", "4", "--workers", "2", "--json", jsonFile,
-		"--source", "127.0.0.2",
+	code, stdout, stderr := runCLI(t, time.Minute, "attack", "--addr", addr, "--token", token, "--attack", "preface-abuse",
+		"--attack", "token-bruteforce", "--attack", "conn-flood", "--duration", "200ms", "--pause", "0s", "--conns", "4", "--workers", "2",
+		"--json", jsonFile, "--source", "127.0.0.2", "--metrics", metrics[1],
 		"--pid", strconv.Itoa(os.Getpid()))
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
@@ -98,15 +104,20 @@ func TestAttackServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rep attack.Report
-	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Results) != 2 {
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Results) != 3 || rep.Baseline == nil || rep.Baseline.Requests == 0 {
 		t.Fatalf("JSON %v:\n%s", err, b)
 	}
 	for _, r := range rep.Results {
-		if r.Attempts == 0 || r.Bystander.Requests == 0 || r.RSS == nil {
+		if r.Attempts == 0 || r.Bystander.Requests == 0 || r.RSS == nil || r.Server == nil || r.Server.Error != "" {
 			t.Errorf("%+v", r)
 		}
 	}
-	if rep.Results[0].Successes != 0 {
-		t.Errorf("%d wrong tokens accepted", rep.Results[0].Successes)
+	// The server's metrics tell the closes of the native prefaces refused
+	// (before the address is throttled for the wrong tokens that follow).
+	if s := rep.Results[0].Server; s == nil || s.Closes["config_mismatch"] == 0 || s.Closes["malformed"] == 0 {
+		t.Errorf("preface-abuse: server figures %+v", s)
+	}
+	if rep.Results[1].Successes != 0 {
+		t.Errorf("%d wrong tokens accepted", rep.Results[1].Successes)
 	}
 }

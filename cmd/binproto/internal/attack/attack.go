@@ -56,6 +56,14 @@ type Config struct {
 	AttackAuth bool
 	// Checksum: the server checks CRC-32 checksums.
 	Checksum bool
+	// Metrics is the URL of the server's Prometheus metrics (`binproto
+	// serve --metrics`), read before and after each attack for the
+	// server's closes by reason and refused connections (Result.Server).
+	// "": not read.
+	Metrics string
+	// Stats, when set, reads the server's counters directly (a server in
+	// the same process) instead of Metrics.
+	Stats func() binproto.Stats
 	// Attacks are the names of the attacks to run, in order.
 	Attacks []string
 	// Progress, when set, receives a line as each attack starts and ends.
@@ -89,7 +97,10 @@ type Attack struct {
 	DefaultConns int
 	// UDP: the attack needs Config.UDPAddr.
 	UDP bool
-	run func(ctx context.Context, e *env) error
+	// Native: the attack speaks the native profile, with the protocol of
+	// `binproto serve` (its fingerprint in the preface).
+	Native bool
+	run    func(ctx context.Context, e *env) error
 }
 
 // Attacks lists every attack, in the order --all runs them.
@@ -108,6 +119,18 @@ var Attacks = []Attack{
 		Help: "connections sending a bare not-found header (ff ff) every 2 s: only dispatched frames reset IdleTimeout"},
 	{Name: "garbage", Unit: "bytes", DefaultConns: 50, run: garbage,
 		Help: "connections sending random bytes as fast as they can, reconnecting when closed: framing errors close at once"},
+	{Name: "stream-flood", Unit: "requests", SuccessUnit: "refused unavailable", DefaultConns: 50, Native: true, run: streamFlood,
+		Help: "native: connections each sending a quarter more slow requests than MaxConcurrentStreams at once: the excess refused (retryable)"},
+	{Name: "ping-flood", Unit: "pings written", DefaultConns: 50, Native: true, run: pingFlood,
+		Help: "native: pings as fast as the server reads them: answered up to 64 then 20/s, faster closed (rate_limit)"},
+	{Name: "id-abuse", Unit: "abusive frames", SuccessUnit: "answered after cancels", DefaultConns: 50, Native: true, run: idAbuse,
+		Help: "native: an in-flight request id reused, a reply from the client (closed: protocol), an unknown kind; cancels of unknown ids (harmless)"},
+	{Name: "error-flood", Unit: "error frames written", DefaultConns: 50, Native: true, run: errorFlood,
+		Help: "native: error frames from the client, reconnecting: each closes its connection (protocol)"},
+	{Name: "goaway-flood", Unit: "goaways", DefaultConns: 50, Native: true, run: goawayFlood,
+		Help: "native: goaways as fast as the server reads them: ignored, and no keepalive for the connection"},
+	{Name: "preface-abuse", Unit: "prefaces", DefaultConns: 60, Native: true, run: prefaceAbuse,
+		Help: "native: a preface sent one byte a second; wrong fingerprints (config_mismatch); version 2 (malformed)"},
 	{Name: "udp-flood", Unit: "datagrams", SuccessUnit: "replies", UDP: true, run: udpFlood,
 		Help: "valid requests from one UDP socket as fast as it can (needs --udp): other UDP peers are still answered"},
 }
@@ -193,6 +216,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Addr: cfg.Addr, UDPAddr: cfg.UDPAddr, Source: cfg.Source, PID: cfg.PID,
 		Started: time.Now().UTC(), DurationS: cfg.Duration.Seconds(), BystanderIntervalMs: ms(cfg.Interval),
 		AttackAuth: cfg.AttackAuth, BystanderAuth: cfg.Token != ""}
+	if rep.Baseline, err = baseline(ctx, cfg); err != nil {
+		return rep, fmt.Errorf("baseline: %w", err)
+	}
 	for i, name := range cfg.Attacks {
 		if i > 0 && cfg.Pause > 0 {
 			select {
@@ -218,6 +244,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, ctx.Err()
 }
 
+// maxBaseline bounds the bystander's run alone, before the attacks.
+const maxBaseline = 2 * time.Second
+
+// baseline runs the bystander alone, for Duration but at most
+// maxBaseline, against the server of the first attack: what it sees
+// without an attack.
+func baseline(ctx context.Context, cfg Config) (*Bystander, error) {
+	a, _ := find(cfg.Attacks[0])
+	by, err := startBystander(ctx, cfg, a.UDP)
+	if err != nil {
+		return nil, err
+	}
+	sleep(ctx, min(cfg.Duration, maxBaseline))
+	b := by.stop()
+	return &b, nil
+}
+
 // runOne runs attack a with its bystander and RSS sampler.
 func runOne(ctx context.Context, cfg Config, a Attack) (*Result, error) {
 	e, err := newEnv(cfg, a)
@@ -235,6 +278,7 @@ func runOne(ctx context.Context, cfg Config, a Attack) (*Result, error) {
 			return nil, err
 		}
 	}
+	before, counted, serr := readServer(ctx, cfg)
 	actx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	start := time.Now()
 	err = a.run(actx, e)
@@ -244,6 +288,9 @@ func runOne(ctx context.Context, cfg Config, a Attack) (*Result, error) {
 	res := &Result{Attack: a.Name, Unit: a.Unit, SuccessUnit: a.SuccessUnit, DurationS: elapsed.Seconds(), Conns: e.conns}
 	e.c.fill(res, elapsed)
 	res.Bystander = by.stop()
+	if counted {
+		res.Server = serverSince(ctx, cfg, before, serr)
+	}
 	if rss != nil {
 		r := rss.stop()
 		res.RSS = &r
@@ -258,6 +305,7 @@ func runOne(ctx context.Context, cfg Config, a Attack) (*Result, error) {
 type env struct {
 	cfg   Config
 	proto *binproto.Protocol // TCP (or UDP for udp-flood), payload up to 4 MiB
+	nat   *nativeEnv         // the native attacks' protocol; nil for the others
 	conns int                // the attack's connection count
 	c     counters
 	dial  net.Dialer
@@ -273,6 +321,11 @@ func newEnv(cfg Config, a Attack) (*env, error) {
 		return nil, err
 	}
 	e := &env{cfg: cfg, proto: p, conns: a.DefaultConns, open: make(map[net.Conn]struct{})}
+	if a.Native {
+		if e.nat, err = newNativeEnv(cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Conns > 0 && a.DefaultConns > 0 {
 		e.conns = cfg.Conns
 	}
@@ -307,8 +360,12 @@ func protocol(cfg Config, udp bool) (*binproto.Protocol, error) {
 }
 
 // connect dials the server from the attack's source address, tracks the
-// connection for closeAll and, with AttackAuth, authenticates it.
+// connection for closeAll, exchanges the native prefaces for a native
+// attack and, with AttackAuth, authenticates it.
 func (e *env) connect(ctx context.Context) (net.Conn, error) {
+	if e.nat != nil {
+		return e.connectNative(ctx)
+	}
 	nc, err := e.connectRaw(ctx)
 	if err != nil || !e.cfg.AttackAuth {
 		return nc, err

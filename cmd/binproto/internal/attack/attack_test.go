@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -20,6 +21,13 @@ const testToken = "attack-test-token-0123"
 // startServer serves the benchmark protocol on 127.0.0.1:0 (over UDP if
 // udp), requiring testToken if token, and returns its address.
 func startServer(t *testing.T, udp, token bool) string {
+	addr, _ := startServerStats(t, udp, token, nil)
+	return addr
+}
+
+// startServerStats is startServer with tune applied to the server before
+// it serves; it also returns the server, for its Stats.
+func startServerStats(t *testing.T, udp, token bool, tune func(*binproto.Server)) (string, *binproto.Server) {
 	t.Helper()
 	p, err := binprototarget.NewProtocol(binprototarget.ProtocolOptions{UDP: udp, MaxPayload: 1<<20 + 4, IdleTimeout: time.Minute})
 	if err != nil {
@@ -29,6 +37,9 @@ func startServer(t *testing.T, udp, token bool) string {
 	srv.RateLimit.MaxConnsPerIP = 64
 	if token {
 		srv.Auth = &binproto.TokenAuth{Types: binprototarget.AuthTypes, Tokens: map[string]string{testToken: "bystander"}}
+	}
+	if tune != nil {
+		tune(srv)
 	}
 	errc := make(chan error, 1)
 	var addr string
@@ -57,7 +68,7 @@ func startServer(t *testing.T, udp, token bool) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return addr
+	return addr, srv
 }
 
 // tiny is a configuration that keeps an attack to a fraction of a second
@@ -136,6 +147,9 @@ func TestAttackAuth(t *testing.T) {
 	if err != nil || len(rep.Results) != 2 {
 		t.Fatalf("Run: %v, %d results", err, len(rep.Results))
 	}
+	if b := rep.Baseline; b == nil || b.Requests == 0 || b.Errors != 0 || b.P50Ms <= 0 {
+		t.Errorf("baseline %+v", b)
+	}
 	for _, r := range rep.Results {
 		if r.Attempts == 0 || r.Bystander.Requests == 0 || r.Bystander.Errors != 0 || r.DialErrors != 0 {
 			t.Errorf("%+v", r)
@@ -144,7 +158,8 @@ func TestAttackAuth(t *testing.T) {
 	// The report renders and round-trips as JSON.
 	var sb strings.Builder
 	WriteTable(&sb, rep)
-	for _, want := range []string{"big-frames", "notfound-keepalive", "bystander p50", "RSS before→peak MB"} {
+	t.Log("\n" + sb.String())
+	for _, want := range []string{"big-frames", "notfound-keepalive", "bystander p50", "RSS before→peak MB", "bystander alone: p50"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
 		}
@@ -180,4 +195,97 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("Run(%+v) = %v, want %q", c.cfg, err, c.want)
 		}
 	}
+}
+
+// TestNativeAttacks runs each attack of the native profile briefly against
+// a server in this process and checks, from the server's own counters
+// (Config.Stats), that it met the defence it tests, and that the bystander
+// saw no error.
+func TestNativeAttacks(t *testing.T) {
+	for _, c := range []struct {
+		attack string
+		auth   bool // a token server, the attack authenticating first
+		check  func(r Result) string
+	}{
+		{"stream-flood", false, func(r Result) string {
+			if r.Successes == 0 {
+				return "no request refused as unavailable"
+			}
+			return noCloses(r, binproto.CloseProtocol, binproto.CloseRateLimit)
+		}},
+		{"stream-flood", true, func(r Result) string {
+			if r.Successes == 0 {
+				return "no request refused as unavailable"
+			}
+			return noCloses(r, binproto.CloseAuthFailed)
+		}},
+		{"ping-flood", false, func(r Result) string { return closed(r, binproto.CloseRateLimit) }},
+		{"id-abuse", false, func(r Result) string {
+			if r.Successes == 0 {
+				return "no request answered after cancels of unknown ids"
+			}
+			return closed(r, binproto.CloseProtocol)
+		}},
+		{"error-flood", false, func(r Result) string { return closed(r, binproto.CloseProtocol) }},
+		{"goaway-flood", false, func(r Result) string {
+			return noCloses(r, binproto.CloseProtocol, binproto.CloseRateLimit, binproto.CloseMalformed)
+		}},
+		{"preface-abuse", false, func(r Result) string {
+			if msg := closed(r, binproto.CloseConfigMismatch); msg != "" {
+				return msg
+			}
+			return closed(r, binproto.CloseMalformed)
+		}},
+	} {
+		name := c.attack
+		if c.auth {
+			name += "/auth"
+		}
+		t.Run(name, func(t *testing.T) {
+			addr, srv := startServerStats(t, false, c.auth, func(s *binproto.Server) { s.Native.MaxConcurrentStreams = 8 })
+			cfg := tiny(addr, c.attack)
+			cfg.Duration = 500 * time.Millisecond
+			cfg.Stats = srv.Stats
+			if c.auth {
+				cfg.Token, cfg.AttackAuth = testToken, true
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			rep, err := Run(ctx, cfg)
+			r := checkResult(t, rep, err, c.attack)
+			if r.Bystander.Errors != 0 {
+				t.Errorf("bystander: %+v", r.Bystander)
+			}
+			if r.Server == nil || r.Server.Error != "" {
+				t.Fatalf("server figures %+v", r.Server)
+			}
+			if msg := c.check(r); msg != "" {
+				t.Errorf("%s; server %+v, result %+v", msg, *r.Server, r)
+			}
+			var sb strings.Builder
+			WriteTable(&sb, rep)
+			t.Log("\n" + sb.String())
+			if !strings.Contains(sb.String(), "server closes (rejected)") {
+				t.Errorf("table lacks the server's closes:\n%s", sb.String())
+			}
+		})
+	}
+}
+
+// closed returns why r does not show closes for reason, or "".
+func closed(r Result, reason binproto.CloseReason) string {
+	if r.Server.Closes[string(reason)] == 0 {
+		return "no connection closed " + string(reason)
+	}
+	return ""
+}
+
+// noCloses returns why r shows closes for one of reasons, or "".
+func noCloses(r Result, reasons ...binproto.CloseReason) string {
+	for _, reason := range reasons {
+		if n := r.Server.Closes[string(reason)]; n != 0 {
+			return fmt.Sprintf("%d connections closed %s", n, reason)
+		}
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto"
@@ -269,24 +270,11 @@ func garbage(ctx context.Context, e *env) error {
 	noise := make([]byte, 64<<10)
 	rand.Read(noise)
 	const chunk = 4 << 10
-	e.eachConn(ctx, func(ctx context.Context, nc net.Conn) {
-		done := e.watch(nc)
-		nc.SetWriteDeadline(deadline(ctx, time.Hour))
-		for off := 0; ctx.Err() == nil; {
-			off = (off + 977) % (len(noise) - chunk) // a different slice each write
-			n, err := nc.Write(noise[off : off+chunk])
-			e.c.attempts.Add(uint64(n))
-			e.c.bytes.Add(uint64(n))
-			if err != nil {
-				return
-			}
-			select {
-			case <-done:
-				return
-			default:
-			}
-		}
-	})
+	var off atomic.Int64
+	e.flood(ctx, func() []byte {
+		o := int(off.Add(977)) % (len(noise) - chunk) // a different slice each write
+		return noise[o : o+chunk]
+	}, 1)
 	return nil
 }
 

@@ -1,11 +1,15 @@
 package attack
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jedib0t/go-pretty/v6/table"
@@ -23,7 +27,9 @@ type Report struct {
 	BystanderIntervalMs float64   `json:"bystander_interval_ms"`
 	BystanderAuth       bool      `json:"bystander_auth"`
 	AttackAuth          bool      `json:"attack_auth"`
-	Results             []Result  `json:"results"`
+	// Baseline is what the bystander saw alone, before the attacks.
+	Baseline *Bystander `json:"baseline,omitempty"`
+	Results  []Result   `json:"results"`
 }
 
 // Result is one attack's outcome.
@@ -50,7 +56,10 @@ type Result struct {
 	BytesSent      uint64    `json:"bytes_sent"`
 	Bystander      Bystander `json:"bystander"`
 	RSS            *RSS      `json:"rss,omitempty"`
-	Error          string    `json:"error,omitempty"`
+	// Server is what the server counted during the attack, when
+	// Config.Metrics or Config.Stats says where to read it.
+	Server *Server `json:"server,omitempty"`
+	Error  string  `json:"error,omitempty"`
 }
 
 // WriteTable writes the console table of rep.
@@ -60,7 +69,7 @@ func WriteTable(w io.Writer, rep *Report) {
 	t.SetStyle(table.StyleLight)
 	t.Style().Format.Header = text.FormatDefault
 	t.AppendHeader(table.Row{"attack", "rate", "unit", "attempts", "conns/s", "peak open", "closed by server",
-		"bystander p50", "p99", "max", "errors", "RSS before→peak MB"})
+		"bystander p50", "p99", "max", "errors", "RSS before→peak MB", "server closes (rejected)"})
 	right := []table.ColumnConfig{}
 	for _, n := range []int{2, 4, 5, 6, 7, 8, 9, 10, 11} {
 		right = append(right, table.ColumnConfig{Number: n, Align: text.AlignRight})
@@ -77,15 +86,21 @@ func WriteTable(w io.Writer, rep *Report) {
 		}
 		b := r.Bystander
 		t.AppendRow(table.Row{r.Attack, report.FormatRate(r.RatePerSec), unit, r.Attempts, report.FormatRate(r.DialsPerSec), r.PeakOpen,
-			r.ClosedByServer, formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), fmt.Sprintf("%d/%d", b.Errors, b.Requests), rss})
+			r.ClosedByServer, formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), fmt.Sprintf("%d/%d", b.Errors, b.Requests), rss, r.Server.summary()})
 	}
 	t.Render()
+	if b := rep.Baseline; b != nil {
+		fmt.Fprintf(w, "bystander alone: p50 %s, p99 %s, max %s, %d/%d errors\n", formatMs(b.P50Ms), formatMs(b.P99Ms), formatMs(b.MaxMs), b.Errors, b.Requests)
+	}
 	for _, r := range rep.Results {
 		if r.Bystander.LastError != "" {
 			fmt.Fprintf(w, "%s: bystander's last error: %s\n", r.Attack, r.Bystander.LastError)
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "%s: %s\n", r.Attack, r.Error)
+		}
+		if r.Server != nil && r.Server.Error != "" {
+			fmt.Fprintf(w, "%s: server counters: %s\n", r.Attack, r.Server.Error)
 		}
 		if r.RSS != nil && r.RSS.Error != "" {
 			fmt.Fprintf(w, "%s: RSS: %s\n", r.Attack, r.RSS.Error)
@@ -100,6 +115,29 @@ func WriteJSON(path string, rep *Report) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// summary renders the server's closes, most frequent first, and its
+// refused connections: "protocol 812, peer 3 (rejected 0)"; "–" for none.
+func (s *Server) summary() string {
+	if s == nil || s.Error != "" {
+		return "–"
+	}
+	reasons := slices.Collect(maps.Keys(s.Closes))
+	slices.SortFunc(reasons, func(a, b string) int {
+		if c := cmp.Compare(s.Closes[b], s.Closes[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", r, s.Closes[r])
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none")
+	}
+	return fmt.Sprintf("%s (rejected %d)", strings.Join(parts, ", "), s.Rejected)
 }
 
 // formatMs renders milliseconds.

@@ -19,6 +19,11 @@ const (
 	slowEcho     binproto.MessageType = 8 // BENCHMARK payload, echoed after bench.SlowDelay
 )
 
+// SlowEcho is the message type of the slow echo: a BENCHMARK payload,
+// echoed after bench.SlowDelay (the head-of-line benchmark's slow calls,
+// and the requests of `attack`'s stream flood).
+const SlowEcho = slowEcho
+
 // counter is the reply to a count request.
 type counter struct {
 	N uint64 `binproto:"n,>Q"`
