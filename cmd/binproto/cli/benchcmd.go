@@ -119,7 +119,7 @@ func runBench(ctx context.Context, bf *benchFlags, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bf.schemaFlags.apply(&opts); err != nil {
+	if err := bf.schemaFlags.apply(&opts, bf.capacity.on); err != nil {
 		return err
 	}
 	var prev *report.Results

@@ -31,8 +31,8 @@ func (sf *schemaFlags) add(cmd *cobra.Command) {
 }
 
 // apply loads the schema and makes o run its benchmark when --schema is
-// given.
-func (sf *schemaFlags) apply(o *bench.Options) error {
+// given, and, with capacity (--capacity), the capacity mode on its type.
+func (sf *schemaFlags) apply(o *bench.Options, capacity bool) error {
 	if sf.file == "" {
 		if sf.typ != "" || sf.cmd.Flags().Changed("var-len") {
 			return usagef("--type and --var-len need --schema")
@@ -71,6 +71,9 @@ func (sf *schemaFlags) apply(o *bench.Options) error {
 	}
 	sf.schema = s
 	o.Kinds = []string{report.KindSchema}
+	if capacity { // bench --schema --type T --capacity: the capacity of T too
+		o.Kinds = append(o.Kinds, report.KindCapacity)
+	}
 	o.Schema = &bench.SchemaWorkload{
 		Type:         t.Name,
 		Code:         t.Code,

@@ -189,6 +189,10 @@ func (r *runState) runCapacity(ctx context.Context, prog progress) error {
 // targetCapacity dials co.Conns clients to t and climbs the ladder on them.
 func (r *runState) targetCapacity(ctx context.Context, t Target, co CapacityOptions, spec *report.Capacity,
 	prog progress) (report.CapacityResult, error) {
+	call := sensorCall
+	if r.opts.Schema != nil { // bench --schema --capacity: the schema's type
+		call = r.opts.Schema.call
+	}
 	clients := make([]Client, 0, co.Conns)
 	defer func() {
 		for _, c := range clients {
@@ -201,14 +205,14 @@ func (r *runState) targetCapacity(ctx context.Context, t Target, co CapacityOpti
 			return report.CapacityResult{}, fmt.Errorf("dial: %w", err)
 		}
 		clients = append(clients, c)
-		if err := sensorCall(ctx, c, i); err != nil { // warm the connection up, unmeasured
+		if err := call(ctx, c, i); err != nil { // warm the connection up, unmeasured
 			return report.CapacityResult{}, fmt.Errorf("first call: %w", err)
 		}
 	}
 	var firstErr error
 	step := func(rate float64, attempt int) (report.CapacityStep, error) {
 		prog.begin(fmt.Sprintf("capacity %s %s/s", t.Name(), report.FormatRate(rate)))
-		sc := openLoop(ctx, clients, rate, co.Step, co.Timeout, sensorCall)
+		sc := openLoop(ctx, clients, rate, co.Step, co.Timeout, call)
 		if err := ctx.Err(); err != nil {
 			return report.CapacityStep{}, err
 		}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/binproto/binproto/cmd/binproto/internal/report"
@@ -36,21 +37,25 @@ type MessageClient interface {
 func schemaWorkload(w *SchemaWorkload) workload {
 	info := benchInfo("schema/"+w.Type+"-rr", report.KindSchema, report.ModeRequestResponse, w.PayloadBytes, 1)
 	return workload{info: info, run: func(ctx context.Context, t Target, m *meter, o *Options, _ int) (phaseCounts, error) {
-		return closedLoop(ctx, t, m, o, w.PayloadBytes, func(ctx context.Context, c Client, i int) error {
-			mc, ok := c.(MessageClient)
-			if !ok {
-				return fmt.Errorf("target %s does not speak schema messages", t.Name())
-			}
-			// Warm-up calls pass negative indexes; they reuse the first messages.
-			sent := w.Message(max(i, -1-i))
-			got, err := mc.Request(ctx, w.Code, sent)
-			if err != nil {
-				return err
-			}
-			if !w.Equal(sent, got) {
-				return fmt.Errorf("type %s: the reply %v is no echo of %v", w.Type, got, sent)
-			}
-			return nil
-		})
+		return closedLoop(ctx, t, m, o, w.PayloadBytes, w.call)
 	}}
+}
+
+// call makes the i-th request of the workload on c and checks its echo:
+// the schema benchmark's call, and the capacity mode's with --schema.
+func (w *SchemaWorkload) call(ctx context.Context, c Client, i int) error {
+	mc, ok := c.(MessageClient)
+	if !ok {
+		return errors.New("the target does not speak schema messages")
+	}
+	// Warm-up calls pass negative indexes; they reuse the first messages.
+	sent := w.Message(max(i, -1-i))
+	got, err := mc.Request(ctx, w.Code, sent)
+	if err != nil {
+		return err
+	}
+	if !w.Equal(sent, got) {
+		return fmt.Errorf("type %s: the reply %v is no echo of %v", w.Type, got, sent)
+	}
+	return nil
 }
