@@ -344,3 +344,43 @@ func TestNativeRateLimited(t *testing.T) {
 		t.Errorf("stats: active %d, rate limited %d (want 1, %d)", st.ConnectionsActive, st.RateLimited, limited)
 	}
 }
+
+// TestNativeHandlerWaitsForLaterRequest: a request whose handler waits for
+// a later request of the same connection is answered, whether it ran on
+// the connection's reader (a quick type on an idle connection; the reading
+// is then handed over) or on a goroutine of its own.
+func TestNativeHandlerWaitsForLaterRequest(t *testing.T) {
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	gate := make(chan struct{}, 1)
+	srv.HandleFunc(Status, func(ctx context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		f, err := m.Fields()
+		if err != nil {
+			return binproto.NoReply, err
+		}
+		if f["message"] == "wait" {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return binproto.NoReply, ctx.Err()
+			}
+		} else {
+			gate <- struct{}{}
+		}
+		return binproto.Msg(Status, f), nil
+	})
+	addr, _ := serveTCP(t, srv)
+	cl := dial(t, p, addr, nativeOpts())
+	ctx := testCtx(t, 5*time.Second)
+	for round := range 20 { // the type is quick at first, then slow on average: both paths
+		waited := make(chan error, 1)
+		go func() { _, err := cl.Request(ctx, statusMsg(round, "wait")); waited <- err }()
+		time.Sleep(time.Millisecond) // let the waiting request go first, most of the time
+		if _, err := cl.Request(ctx, statusMsg(round, "release")); err != nil {
+			t.Fatalf("round %d: the releasing request: %v", round, err)
+		}
+		if err := <-waited; err != nil {
+			t.Fatalf("round %d: the waiting request: %v", round, err)
+		}
+	}
+}
