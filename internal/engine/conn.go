@@ -86,16 +86,10 @@ type Conn struct {
 	finishOnce sync.Once
 	group      *Group // the server's connections, or nil
 
-	ordered  ordered      // handlers started by Go
-	inFlight atomic.Int32 // handlers of Go and Spawn whose replies are not yet handed to the writer
-	streams  atomic.Int32 // tasks of Spawn running
-	tasks    chan Task    // Spawn's hand-off to idle workers; made by the reader at the first Spawn
-
-	// RunTask's hand-over of the reading (streams.go).
-	readGen   atomic.Uint64 // bumped when another goroutine takes over the reading
-	inlineAt  atomic.Uint64 // the sequence number of the task running on the reader; 0: none
-	inlineN   uint64        // tasks run on the reader; the reader's
-	watchdog  *time.Timer   // hands the reading over when a task on the reader runs long; the reader's
+	ordered   ordered       // handlers started by Go
+	inFlight  atomic.Int32  // handlers of Go and Spawn whose replies are not yet handed to the writer
+	streams   atomic.Int32  // tasks of Spawn running
+	tasks     chan Task     // Spawn's hand-off to idle workers; made by the reader at the first Spawn
 	reads     atomic.Uint64 // reads that returned bytes (Keepalive)
 	drainOnce sync.Once
 	draining  atomic.Bool // Drain was called
@@ -231,10 +225,6 @@ func (c *Conn) Run() {
 	if err == nil {
 		err = c.readFrames()
 	}
-	if err == errHandedOff {
-		<-c.done // another goroutine reads, and finishes the connection (RunTask)
-		return
-	}
 	c.finish(err)
 }
 
@@ -262,11 +252,8 @@ func (c *Conn) begin() error {
 	return c.d.Begin(c)
 }
 
-// readFrames reads and dispatches frames until an error, which it returns:
-// errHandedOff when a task run on the reader took so long that another
-// goroutine took over the reading (RunTask).
+// readFrames reads and dispatches frames until an error, which it returns.
 func (c *Conn) readFrames() error {
-	gen := c.readGen.Load()
 	for {
 		fr, err := c.rd.ReadFrame()
 		if err != nil {
@@ -279,9 +266,6 @@ func (c *Conn) readFrames() error {
 		c.opts.Counters.Received(fr.Len)
 		if err := c.d.Dispatch(c, fr); err != nil {
 			return err
-		}
-		if c.readGen.Load() != gen {
-			return errHandedOff
 		}
 		if c.charged > 0 {
 			c.settleRead()
