@@ -22,7 +22,18 @@ func TestBroadcastSlowSubscriber(t *testing.T) {
 	addr, _ := serveTCP(t, srv)
 	ctx := testCtx(t, 20*time.Second)
 
-	rawDial(t, addr) // the slow subscriber: never reads
+	// The slow subscriber never reads. It sends one message, so that the
+	// server knows its profile at once (a silent client is taken for a
+	// compatible one only after NativeOptions.SniffWait, and gets no
+	// broadcast before).
+	slow := rawDial(t, addr)
+	hello, err := p.AppendFrame(nil, statusMsg(1, "subscribe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.Write(hello); err != nil {
+		t.Fatal(err)
+	}
 	arrived := make(chan time.Time, 1024)
 	fast := dial(t, p, addr, &binproto.ClientOptions{Handlers: map[binproto.MessageType]binproto.Handler{
 		Benchmark: binproto.HandlerFunc(func(context.Context, *binproto.Message) (binproto.Outgoing, error) {
@@ -33,7 +44,10 @@ func TestBroadcastSlowSubscriber(t *testing.T) {
 	if err := checkStatusEcho(ctx, fast, 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "both connections served", func() bool { return srv.Stats().ConnectionsActive == 2 })
+	waitFor(t, 2*time.Second, "both connections served", func() bool {
+		st := srv.Stats()
+		return st.ConnectionsActive == 2 && st.MessagesIn >= 2
+	})
 
 	big := benchData{Data: make([]byte, 60<<10)}
 	const patience = 400 * time.Millisecond
