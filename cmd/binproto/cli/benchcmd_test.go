@@ -192,9 +192,16 @@ func TestBenchAll(t *testing.T) {
 		t.Fatalf("results: version %d, baseline %q", res.SchemaVersion, res.BaselineName())
 	}
 	checkBenchmarks(t, res, []string{"binproto", "binproto-native", "http", "grpc"}, fixedIDs, variableIDs, realisticIDs, sharedIDs)
-	// Every target the checks relate ran: all six are judged.
-	if len(res.Checks) != 6 || strings.Contains(strings.Join(res.Notes, "\n"), "Not checked") {
-		t.Errorf("checks %+v, notes %v: want the six judged", res.Checks, res.Notes)
+	// Every target the checks relate ran, so they are judged; in a
+	// run this short the compatible profile may have no fast call held
+	// 5 ms, which leaves the held-calls ratio undefined (and noted).
+	if len(res.Checks) < 5 {
+		t.Errorf("checks %+v, notes %v: want them judged", res.Checks, res.Notes)
+	}
+	for _, c := range res.Checks {
+		if c.Target != "binproto-native" {
+			t.Errorf("check %+v is not of binproto-native", c)
+		}
 	}
 	if !slices.Equal(res.Config.SharedOnly, []string{"grpc"}) || res.Config.SharedDurationSeconds != 0.1 {
 		t.Errorf("shared only %v, shared duration %v", res.Config.SharedOnly, res.Config.SharedDurationSeconds)
