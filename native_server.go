@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/binproto/binproto/internal/engine"
@@ -317,11 +318,47 @@ func (s *Server) nativeMessage(c *Conn, fr wire.Frame) error {
 	st.held = c.e.HoldFrame(len(fr.Payload)) // the copy counts against the server's budget
 	st.payload = getBuffer(c.proto, len(fr.Payload))
 	*st.payload = append((*st.payload)[:0], fr.Payload...)
+	if c.e.Streams() == 0 && c.e.Buffered() == 0 && !s.slowType(t) {
+		c.e.RunTask(st) // idle, and usually quick: on the reader, with no hand-off
+		return nil
+	}
 	if !c.e.Spawn(s.Native.maxStreams(), st) {
 		st.done()
 		return refuse(&Error{Code: CodeUnavailable, Message: fmt.Sprintf("more than %d concurrent requests on the connection", s.Native.maxStreams())})
 	}
 	return nil
+}
+
+// inlineMax bounds the typical time of the handlers whose requests run on
+// the reader when their connection is idle (engine.Conn.RunTask, which
+// hands the reading over to another goroutine when one runs long): a type
+// whose handler's moving average exceeds it runs on goroutines of its own,
+// and one slow once (a pause of the process) runs on the reader again once
+// its average is back under it.
+const inlineMax = 200 * time.Microsecond
+
+// handlerTime is the moving average of a message type's handler time, in
+// nanoseconds: each new time counts for an eighth.
+type handlerTime struct{ avg atomic.Int64 }
+
+func (h *handlerTime) observe(d time.Duration) {
+	old := h.avg.Load()
+	h.avg.Store(old + (int64(d)-old)/8) // racing updates lose one: an estimate
+}
+
+// handlerTime returns the moving average of message type t's handler.
+func (s *Server) handlerTime(t MessageType) *handlerTime {
+	if h, ok := s.handlerTimes.Load(t); ok {
+		return h.(*handlerTime)
+	}
+	h, _ := s.handlerTimes.LoadOrStore(t, new(handlerTime))
+	return h.(*handlerTime)
+}
+
+// slowType reports whether the handler of message type t usually takes
+// longer than inlineMax.
+func (s *Server) slowType(t MessageType) bool {
+	return s.handlerTime(t).avg.Load() > int64(inlineMax)
 }
 
 // cancel ends the context of request id, if it is still being handled,
@@ -364,7 +401,9 @@ func (st *nativeStream) Run() (*[]byte, error) {
 		ctx = c.obs.extract(ctx, func(key string) string { return metaValue(st.meta, key) })
 		ctx, ob = c.obs.start(ctx, DirectionIn, st.msg.Type)
 	}
+	began := time.Now()
 	out, herr := c.serveNative(ctx, st.h, &st.msg)
+	c.srv.handlerTime(st.msg.Type).observe(time.Since(began))
 	st.ctx.end()
 	defer putBuffer(c.proto, scratch)
 	reply := getBuffer(c.proto, hint)

@@ -3,6 +3,7 @@ package binproto_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +383,64 @@ func TestNativeHandlerWaitsForLaterRequest(t *testing.T) {
 		if err := <-waited; err != nil {
 			t.Fatalf("round %d: the waiting request: %v", round, err)
 		}
+	}
+}
+
+// TestNativeReadingHandedOver: requests that find their connection idle
+// run on its reader, and one that runs long hands the reading to another
+// goroutine; under a mix of quick and slow requests from several
+// connections, and a Shutdown at the end, every request is answered, once,
+// and (under -race) no two goroutines read one connection.
+func TestNativeReadingHandedOver(t *testing.T) {
+	p := quickProto(t, nil)
+	srv := &binproto.Server{Protocol: p}
+	var mu sync.Mutex
+	handled := 0
+	srv.HandleFunc(Status, func(ctx context.Context, m *binproto.Message) (binproto.Outgoing, error) {
+		mu.Lock()
+		handled++
+		slow := handled%7 == 0
+		mu.Unlock()
+		if slow {
+			time.Sleep(time.Millisecond) // past the hand-over's 500 µs
+		}
+		f, err := m.Fields()
+		return binproto.Msg(Status, f), err
+	})
+	addr, _ := serveTCP(t, srv)
+	ctx := testCtx(t, 20*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for c := range 4 {
+		cl := dial(t, p, addr, nativeOpts())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				if c%2 == 0 && i%3 == 0 {
+					time.Sleep(200 * time.Microsecond) // let the connection go idle
+				}
+				m, err := cl.Request(ctx, statusMsg(i, "x"))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if f, _ := m.Fields(); f["status_code"] != uint64(i) {
+					errs <- fmt.Errorf("request %d answered with %v", i, f)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if handled != 800 {
+		t.Errorf("%d requests handled, want 800", handled)
 	}
 }

@@ -99,10 +99,11 @@ type Server struct {
 	// two). Nil: nothing is observed, at no cost.
 	Observer Observer
 
-	handlers handlerSet
-	sec      serverSec // auth, rate limits, validators (security.go)
-	stats    engine.Counters
-	conns    engine.Group
+	handlers     handlerSet
+	handlerTimes sync.Map  // MessageType → *handlerTime, for the native profile (native_server.go)
+	sec          serverSec // auth, rate limits, validators (security.go)
+	stats        engine.Counters
+	conns        engine.Group
 
 	optsOnce sync.Once
 	maxConns int             // MaxConnections resolved; 0: no bound

@@ -86,10 +86,19 @@ type Conn struct {
 	finishOnce sync.Once
 	group      *Group // the server's connections, or nil
 
-	ordered   ordered       // handlers started by Go
-	inFlight  atomic.Int32  // handlers of Go and Spawn whose replies are not yet handed to the writer
-	streams   atomic.Int32  // tasks of Spawn running
-	tasks     chan Task     // Spawn's hand-off to idle workers; made by the reader at the first Spawn
+	ordered  ordered      // handlers started by Go
+	inFlight atomic.Int32 // handlers of Go and Spawn whose replies are not yet handed to the writer
+	streams  atomic.Int32 // tasks of Spawn running
+	tasks    chan Task    // Spawn's hand-off to idle workers; made by the reader at the first Spawn
+
+	// RunTask's hand-over of the reading (streams.go). inline holds, in one
+	// word so that they change together, the reader's generation (high 32
+	// bits: bumped when another goroutine takes the reading over) and the
+	// sequence number of the task running on the reader (low 32; 0: none).
+	inline   atomic.Uint64
+	inlineN  uint32      // tasks run on the reader; the reader's
+	watchdog *time.Timer // hands the reading over when a task on the reader runs long; the reader's
+
 	reads     atomic.Uint64 // reads that returned bytes (Keepalive)
 	drainOnce sync.Once
 	draining  atomic.Bool // Drain was called
@@ -225,6 +234,10 @@ func (c *Conn) Run() {
 	if err == nil {
 		err = c.readFrames()
 	}
+	if err == errHandedOff {
+		<-c.done // another goroutine reads, and finishes the connection (RunTask)
+		return
+	}
 	c.finish(err)
 }
 
@@ -252,8 +265,11 @@ func (c *Conn) begin() error {
 	return c.d.Begin(c)
 }
 
-// readFrames reads and dispatches frames until an error, which it returns.
+// readFrames reads and dispatches frames until an error, which it returns:
+// errHandedOff when a task run on the reader took so long that another
+// goroutine took over the reading (RunTask).
 func (c *Conn) readFrames() error {
+	gen := c.inline.Load() >> 32
 	for {
 		fr, err := c.rd.ReadFrame()
 		if err != nil {
@@ -266,6 +282,9 @@ func (c *Conn) readFrames() error {
 		c.opts.Counters.Received(fr.Len)
 		if err := c.d.Dispatch(c, fr); err != nil {
 			return err
+		}
+		if c.inline.Load()>>32 != gen {
+			return errHandedOff
 		}
 		if c.charged > 0 {
 			c.settleRead()

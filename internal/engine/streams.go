@@ -1,6 +1,9 @@
 package engine
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Task is a handler run by Spawn: it returns its encoded reply (nil for
 // none) or an error, which closes the connection. A pointer implementing it
@@ -42,6 +45,70 @@ func (c *Conn) Spawn(limit int, task Task) bool {
 	}
 	return true
 }
+
+// inlineWatch is how long a task of RunTask may run on the reader before
+// another goroutine takes over the reading.
+const inlineWatch = 500 * time.Microsecond
+
+// errHandedOff ends the read loop of a goroutine that another took the
+// reading over from (RunTask).
+var errHandedOff = errors.New("binproto: reading handed over")
+
+// RunTask runs task on the reader, as Spawn would on a goroutine of its
+// own: for a request that finds its connection idle (no task running,
+// nothing more buffered) and whose handler is usually quick, the hand-off
+// to another goroutine would cost more than the handler. If the task runs
+// longer than inlineWatch, another goroutine takes over the reading, so
+// that frames behind it wait that long at most and a handler waiting for a
+// later frame of its own connection cannot block it; the task's goroutine
+// then stops reading once the task is done. Called by the reader, from
+// Dispatch, which must return at once after it.
+func (c *Conn) RunTask(task Task) {
+	c.streams.Add(1)
+	c.inFlight.Add(1)
+	c.ordered.wg.Add(1)
+	if c.inlineN++; c.inlineN == 0 {
+		c.inlineN = 1 // 0 means no task
+	}
+	idle := c.inline.Load() // the reader's generation, no task: only the reader changes it now
+	running := idle | uint64(c.inlineN)
+	c.inline.Store(running)
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(inlineWatch, c.takeOver)
+	} else {
+		c.watchdog.Reset(inlineWatch)
+	}
+	c.runTask(task)
+	// If this fails, takeOver bumped the generation in the same word: the
+	// read loop, back from Dispatch, sees it and stops; the new reader owns
+	// the watchdog.
+	if c.inline.CompareAndSwap(running, idle) {
+		c.watchdog.Stop()
+	}
+}
+
+// takeOver hands the reading over to a new goroutine when a task of
+// RunTask still runs on the reader.
+func (c *Conn) takeOver() {
+	cur := c.inline.Load()
+	if cur&0xffffffff == 0 || !c.inline.CompareAndSwap(cur, (cur>>32+1)<<32) {
+		return // no task on the reader, or it has just ended
+	}
+	go func() {
+		if c.charged > 0 {
+			c.settleRead() // the frame of the task is done with
+		}
+		err := c.readFrames()
+		if err == errHandedOff {
+			return
+		}
+		c.finish(err)
+	}()
+}
+
+// Buffered returns the bytes read from the stream and not yet returned as
+// frames. Called by the reader.
+func (c *Conn) Buffered() int { return c.rd.Buffered() }
 
 // work runs task, then the tasks Spawn hands it, until none comes for
 // workerIdle or the connection ends.
