@@ -109,7 +109,10 @@ func (c *Conn) Send(ctx context.Context, out Outgoing) error {
 	if err := doneErr(ctx); err != nil {
 		return err
 	}
-	ctx, ob := c.obs.start(ctx, DirectionOut, out.Type)
+	var ob msgObs // the per-message hot path: no call at all without an Observer
+	if c.obs != nil {
+		ctx, ob = c.obs.start(ctx, DirectionOut, out.Type)
+	}
 	n, err := c.e.Writer().SendFunc(ctx, func(dst []byte) ([]byte, error) { return c.appendOut(dst, out) })
 	ob.sent(ctx, n, err)
 	if err != nil {
@@ -182,7 +185,11 @@ func (c *Conn) handle(h Handler, fr wire.Frame) error {
 		*m = Message{Conn: c, proto: c.proto, replyBuf: c.reply, native: c.native}
 	}
 	m.Type, m.Payload, m.onReader = MessageType(fr.Type), fr.Payload, true
-	ctx, ob := c.obs.start(c.Context(), DirectionIn, m.Type)
+	ctx := c.Context()
+	var ob msgObs // the per-message hot path: no call at all without an Observer
+	if c.obs != nil {
+		ctx, ob = c.obs.start(ctx, DirectionIn, m.Type)
+	}
 	out, err := c.serve(ctx, h, m)
 	m.Payload = nil
 	n := 0

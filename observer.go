@@ -402,7 +402,7 @@ type msgObs struct {
 // returns the context to handle or send it with.
 func (ob *observation) start(ctx context.Context, dir Direction, t MessageType) (context.Context, msgObs) {
 	if ob == nil {
-		return ctx, msgObs{} // inlined: the whole cost without an Observer
+		return ctx, msgObs{}
 	}
 	return ob.begin(ctx, MessageInfo{Direction: dir, Type: t})
 }
