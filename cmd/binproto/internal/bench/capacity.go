@@ -172,6 +172,9 @@ func (r *runState) capacityTargets() []Target {
 func (r *runState) runCapacity(ctx context.Context, prog progress) error {
 	co := r.opts.Capacity.withDefaults()
 	spec := co.spec()
+	if w := r.opts.Schema; w != nil {
+		spec.Operation = "schema/" + w.Type + "-rr" // the calls are the schema type's
+	}
 	for _, t := range r.capacityTargets() {
 		runtime.GC()
 		r.sampler.SetPhase(report.KindCapacity, t.Name())
