@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/binproto/binproto"
 	"github.com/binproto/binproto/cmd/binproto/cli"
+	"github.com/binproto/binproto/examples/internal/exampletest"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -161,30 +161,12 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestBenchmark runs -benchmark -fixed against a `binproto serve` started
 // through the same cli package: the flags must reach `binproto bench`.
 func TestBenchmark(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var serveOut, serveErr syncBuffer
+	var serveOut, serveErr exampletest.SyncBuffer
 	served := make(chan int, 1)
 	go func() { served <- cli.Execute(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, &serveOut, &serveErr) }()
 	addrRE := regexp.MustCompile(`msg="serving the benchmark protocol" addr=(127\.0\.0\.1:[0-9]+)`)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/examples/internal/exampletest"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -52,7 +53,7 @@ func TestLimitFlags(t *testing.T) {
 		{[]string{"-max-conns-per-ip", "-2"}, "must not be negative"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var log syncBuffer
+		var log exampletest.SyncBuffer
 		err := run(ctx, c.args, &log)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -125,7 +126,7 @@ func TestToken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	addr := freePort(t, "tcp")
-	var log syncBuffer
+	var log exampletest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-addr", addr, "-token", token}, &log) }()
 	cfg := mustProtocol(t).Config()

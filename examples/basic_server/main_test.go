@@ -7,31 +7,13 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/examples/internal/exampletest"
 	"github.com/binproto/binproto/quickstart"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // freePort returns a loopback address that was free a moment ago.
 func freePort(t *testing.T, network string) string {
@@ -55,7 +37,7 @@ func freePort(t *testing.T, network string) string {
 // server is a basic_server run.
 type server struct {
 	addr   string
-	log    *syncBuffer
+	log    *exampletest.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -75,7 +57,7 @@ func start(t *testing.T, o quickstart.Options, args ...string) *server {
 	// The free port may be taken between freePort and run: try again then.
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		s := &server{addr: freePort(t, network), log: new(syncBuffer), cancel: cancel, done: make(chan error, 1)}
+		s := &server{addr: freePort(t, network), log: new(exampletest.SyncBuffer), cancel: cancel, done: make(chan error, 1)}
 		go func() { s.done <- run(ctx, append([]string{"-addr", s.addr}, args...), s.log) }()
 		err := waitReady(ctx, p, s)
 		if err == nil {
@@ -212,7 +194,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-addr", "127.0.0.1:0", "-tls-cert", missing, "-tls-key", missing}, missing},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		var log syncBuffer
+		var log exampletest.SyncBuffer
 		err := run(ctx, c.args, &log)
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -8,11 +8,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/binproto/binproto"
+	"github.com/binproto/binproto/examples/internal/exampletest"
 	"github.com/binproto/binproto/quickstart"
 )
 
@@ -70,24 +70,6 @@ func TestInProcess(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeAndAddr runs the server (-serve) and the client (-addr) as two
 // runs of the program, as two processes would: every step passes but the
 // shutdown, skipped; a Python-style compatible client is served on the
@@ -95,7 +77,7 @@ func (b *syncBuffer) String() string {
 func TestServeAndAddr(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var serveOut syncBuffer
+	var serveOut exampletest.SyncBuffer
 	served := make(chan error, 1)
 	go func() { served <- run(ctx, []string{"-serve", "127.0.0.1:0"}, &serveOut) }()
 	addrRE := regexp.MustCompile(`serving the native and compatible profiles on (127\.0\.0\.1:[0-9]+)`)
