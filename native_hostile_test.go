@@ -63,17 +63,12 @@ func readNative(nc net.Conn, n *wire.Native, d time.Duration, stop func(wire.Fra
 	}
 }
 
+// nativeServer is faultServer with the quick-start protocol, checking the
+// file descriptors too.
 func nativeServer(t *testing.T, setup func(*binproto.Server)) (*binproto.Protocol, *binproto.Server, string) {
 	t.Helper()
-	checkLeaks(t)
-	p := quickProto(t, nil)
-	srv := &binproto.Server{Protocol: p}
-	registerEcho(srv)
-	if setup != nil {
-		setup(srv)
-	}
-	addr, _ := serveTCP(t, srv)
-	return p, srv, addr
+	checkFDs(t)
+	return faultServer(t, nil, setup)
 }
 
 func request(t *testing.T, n *wire.Native, id uint32, typ binproto.MessageType, payload []byte) []byte {
