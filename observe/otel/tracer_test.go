@@ -84,6 +84,16 @@ func spanNamed(t *testing.T, spans tracetest.SpanStubs, name string, kind trace.
 	return found[0]
 }
 
+// waitSpans returns the spans exported once there are n of them, or after
+// 5 s: the server ends its spans after the reply is written.
+func waitSpans(exp *tracetest.InMemoryExporter, n int) tracetest.SpanStubs {
+	deadline := time.Now().Add(5 * time.Second)
+	for len(exp.GetSpans()) < n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return exp.GetSpans()
+}
+
 func names(spans tracetest.SpanStubs) []string {
 	var ns []string
 	for _, s := range spans {
@@ -107,11 +117,7 @@ func TestSpans(t *testing.T) {
 		t.Fatalf("request of a type with no handler: %v", err)
 	}
 	caller.End()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(exp.GetSpans()) < 6 && time.Now().Before(deadline) { // the server ends its spans after the reply is queued
-		time.Sleep(5 * time.Millisecond)
-	}
-	spans := exp.GetSpans()
+	spans := waitSpans(exp, 6)
 
 	root := spanNamed(t, spans, "caller", trace.SpanKindInternal)
 	client := spanNamed(t, spans, "binproto/echo", trace.SpanKindClient)
@@ -183,11 +189,7 @@ func TestNativePropagation(t *testing.T) {
 		t.Fatalf("echo: %v, %v", out, err)
 	}
 	caller.End()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(exp.GetSpans()) < 4 && time.Now().Before(deadline) { // the server ends its span after the reply is written
-		time.Sleep(5 * time.Millisecond)
-	}
-	spans := exp.GetSpans()
+	spans := waitSpans(exp, 4)
 	root := spanNamed(t, spans, "caller", trace.SpanKindInternal)
 	client := spanNamed(t, spans, "binproto/echo", trace.SpanKindClient)
 	server := spanNamed(t, spans, "binproto/echo", trace.SpanKindServer)
