@@ -355,13 +355,18 @@ func (s *Server) Broadcast(ctx context.Context, out Outgoing) (sent int, err err
 	if err != nil {
 		return 0, err
 	}
-	// A native connection gets the message as a native push, encoded once.
-	nb, nerr := s.Protocol.appendNative(nil, &wire.NativeHeader{Kind: wire.KindMessage}, out)
+	// A native connection gets the message as a native push, encoded once,
+	// for the first native connection met.
+	var nb []byte
+	var nerr error
 	frame := func(e *engine.Conn) []byte {
-		if connOf(e).native {
-			return nb
+		if !connOf(e).native {
+			return b
 		}
-		return b
+		if nb == nil && nerr == nil {
+			nb, nerr = s.Protocol.appendNative(nil, &wire.NativeHeader{Kind: wire.KindMessage}, out)
+		}
+		return nb
 	}
 	conns := s.conns.Conns()
 	// First every connection with room gets the message at once; only then
