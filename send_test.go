@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,14 +125,22 @@ func TestFlushReportsLoss(t *testing.T) {
 	big := binproto.Msg(Benchmark, map[string]any{"data": bytes.Repeat([]byte("x"), 64<<10)})
 	sendCtx, stop := context.WithCancel(ctx)
 	sent := make(chan int)
+	var lastSend atomic.Int64 // when a Send last returned
+	lastSend.Store(time.Now().UnixNano())
 	go func() {
 		n := 0
 		for cl.Send(sendCtx, big) == nil {
 			n++
+			lastSend.Store(time.Now().UnixNano())
 		}
 		sent <- n
 	}()
-	waitFor(t, 5*time.Second, "a full queue", func() bool { return cl.Stats().MessagesOut > 64 })
+	// The queue is full when Send blocks: waiting for room that the peer,
+	// not reading, never makes (how many messages the socket buffers took
+	// first depends on the kernel).
+	waitFor(t, 5*time.Second, "a full queue", func() bool {
+		return cl.Stats().MessagesOut > 0 && time.Since(time.Unix(0, lastSend.Load())) > 200*time.Millisecond
+	})
 	server.(*net.TCPConn).SetLinger(0)
 	server.Close() // a reset: what was queued is lost
 	err := cl.Flush(ctx)
