@@ -91,10 +91,13 @@ func (n *Native) frameSize(buf []byte) (size, need int, err error) {
 	if int(length) < n.minLength() {
 		return 0, 0, fmt.Errorf("%w: frame declares %d bytes, the minimum is %d", ErrFormat, length, n.minLength())
 	}
-	if len(buf) > LengthSize {
-		if k := Kind(buf[LengthSize]); k == 0 || k > KindGoAway {
-			return 0, 0, fmt.Errorf("%w: %d", ErrNativeKind, uint8(k))
-		}
+	if len(buf) == LengthSize {
+		// The kind first: an unknown one fails as soon as it is read, as
+		// ParseFrame fails it, not once the whole frame has arrived.
+		return 0, LengthSize + 1, nil
+	}
+	if k := Kind(buf[LengthSize]); k == 0 || k > KindGoAway {
+		return 0, 0, fmt.Errorf("%w: %d", ErrNativeKind, uint8(k))
 	}
 	return LengthSize + int(length), 0, nil
 }
